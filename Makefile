@@ -1,0 +1,43 @@
+# The friendly entry: `make` builds, `make test` runs the suite, `make demo` the main job.
+# Everything goes through CMake (build/); scripts/install-deps.sh installs what is missing.
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build test asan fuzz demo bench info clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Release -DVD_WERROR=ON $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	cmake -S . -B build-asan $(GEN) -DCMAKE_BUILD_TYPE=Debug -DVD_SANITIZE=ON -DVD_WERROR=ON -DVD_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+# libFuzzer targets for bounded time (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+demo: deps build
+	bash scripts/demo.sh $(BUILD)
+
+bench: deps build
+	bash bench/run_all.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -1,0 +1,47 @@
+/* Training runs. A run is named by [run] name and owns logs-<name>/ (its saved
+ * hparams-<name>.cfg, logs) and checkpoints-<name>/ under a base directory, as the reference
+ * does: the first run saves the config, later runs of that name use the saved one. */
+#ifndef VDVAE_TRAIN_H
+#define VDVAE_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vdvae/config.h"
+#include "vdvae/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VD_PATH_MAX 4096
+
+typedef struct vd_rundir {
+    char logs_dir[VD_PATH_MAX];        /* <base>/logs-<name> */
+    char checkpoints_dir[VD_PATH_MAX]; /* <base>/checkpoints-<name> */
+    char hparams_path[VD_PATH_MAX];    /* <base>/logs-<name>/hparams-<name>.cfg */
+    bool resumed;                      /* the saved config existed and was used */
+} vd_rundir;
+
+/* A run name must be usable as one path component. */
+vd_status vd_run_name_check(const char *name, vd_err *err);
+
+/* Fill the paths of run `name` under base_dir ("." when NULL). */
+vd_status vd_rundir_paths(vd_rundir *rd, const char *base_dir, const char *name, vd_err *err);
+
+/* Open the run that `given` names. A new run: create logs-<name>/ and save `given` there.
+ * An existing run: *effective is the saved config with `overrides` ("section.key=value")
+ * applied (and saved back when they change it); `differ` receives the keys where `given`
+ * differs from it (", "-separated, empty when none). */
+vd_status vd_rundir_open(vd_rundir *rd, const char *base_dir, const vd_hparams *given,
+                         const char *const *overrides, int n_overrides, vd_hparams *effective,
+                         char *differ, size_t differ_cap, vd_err *err);
+
+/* Delete logs-<name>/ and checkpoints-<name>/ under base_dir; *found says whether either
+ * existed. */
+vd_status vd_rundir_delete(const char *base_dir, const char *name, bool *found, vd_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+/* cpu_ref Gaussian latents: statistics from the projection (std or logstd base, optional
+ * residual prior), reparameterised sampling, the variate mask and the KL divergence, each
+ * forward beside its backward. Noise element i is the flat NHWC index of z (see ops.h). */
+#include "backend/cpu_ref/ref.h"
+#include "vdvae/rng.h"
+
+static bool base_known(vd_backend *be, const char *op, int base) {
+    if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
+    vd_backend_fail(be, VD_ERR_INVALID, "%s: unknown distribution base %d", op, base);
+    return false;
+}
+
+/* The std a stats tensor p holds: itself (std base) or exp(beta logstd). */
+static double std_of(int base, double beta, double p) {
+    return base == VD_BASE_STD ? p : exp(beta * p);
+}
+static double dstd_dp(int base, double beta, double p) {
+    return base == VD_BASE_STD ? 1.0 : beta * exp(beta * p);
+}
+
+static bool stats_shapes(vd_backend *be, const char *op, const vd_tensor *raw,
+                         const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                         const vd_tensor *mean, const vd_tensor *p) {
+    if (!vd_ref_valid(be, op, "raw", raw) || !vd_ref_valid(be, op, "mean", mean) ||
+        !vd_ref_valid(be, op, "p", p) || !vd_ref_same_shape(be, op, mean, p))
+        return false;
+    if (raw->n != mean->n || raw->h != mean->h || raw->w != mean->w || raw->c != 2 * mean->c) {
+        vd_backend_fail(be, VD_ERR_INVALID, "%s: raw has %d channels for %d variates", op, raw->c,
+                        mean->c);
+        return false;
+    }
+    if (!prior_mean && !prior_p) return true;
+    if (!prior_mean || !prior_p) {
+        vd_backend_fail(be, VD_ERR_INVALID, "%s: a residual prior needs both mean and p", op);
+        return false;
+    }
+    return vd_ref_valid(be, op, "prior_mean", prior_mean) &&
+           vd_ref_valid(be, op, "prior_p", prior_p) &&
+           vd_ref_same_shape(be, op, prior_mean, mean) && vd_ref_same_shape(be, op, prior_p, p);
+}
+
+void vd_ref_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+                             const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                             const vd_tensor *mean, const vd_tensor *p) {
+    if (!base_known(be, "latent_stats_fwd", base) ||
+        !stats_shapes(be, "latent_stats_fwd", raw, prior_mean, prior_p, mean, p))
+        return;
+    int v = mean->c;
+    for (int64_t q = 0; q < ref_pixels(mean); q++) {
+        for (int c = 0; c < v; c++) {
+            double m = ref_px(raw, q)[c], s = ref_px(raw, q)[v + c];
+            if (base == VD_BASE_STD) s = ref_softplus(s, beta);
+            if (prior_mean) {
+                m += ref_px(prior_mean, q)[c];
+                s = base == VD_BASE_STD ? s * ref_px(prior_p, q)[c] : s + ref_px(prior_p, q)[c];
+            }
+            ref_px(mean, q)[c] = (float)m;
+            ref_px(p, q)[c] = (float)s;
+        }
+    }
+}
+
+void vd_ref_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+                             const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                             const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
+                             const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
+    const char *op = "latent_stats_bwd";
+    if (!base_known(be, op, base) || !stats_shapes(be, op, raw, prior_mean, prior_p, dmean, dp) ||
+        !vd_ref_valid(be, op, "draw", draw) || !vd_ref_same_shape(be, op, raw, draw))
+        return;
+    bool dprior = prior_mean && dprior_mean && dprior_p;
+    if (dprior && (!vd_ref_same_shape(be, op, dprior_mean, dmean) ||
+                   !vd_ref_same_shape(be, op, dprior_p, dp)))
+        return;
+    int v = dmean->c;
+    for (int64_t q = 0; q < ref_pixels(dmean); q++) {
+        for (int c = 0; c < v; c++) {
+            double gm = ref_px(dmean, q)[c], gp = ref_px(dp, q)[c], r = ref_px(raw, q)[v + c];
+            double gr = gp;
+            if (base == VD_BASE_STD) {
+                double prior_std = prior_mean ? ref_px(prior_p, q)[c] : 1.0;
+                gr = gp * prior_std * ref_softplus_grad(r, beta);
+                if (dprior) ref_px(dprior_p, q)[c] += (float)(gp * ref_softplus(r, beta));
+            } else if (dprior) {
+                ref_px(dprior_p, q)[c] += (float)gp;
+            }
+            if (dprior) ref_px(dprior_mean, q)[c] += (float)gm;
+            ref_px(draw, q)[c] = (float)gm;
+            ref_px(draw, q)[v + c] = (float)gr;
+        }
+    }
+}
+
+static bool sample_args(vd_backend *be, const char *op, int base, float temperature,
+                        const vd_tensor *p, const vd_noise *noise, const vd_tensor *z) {
+    if (!base_known(be, op, base) || !vd_ref_valid(be, op, "p", p) ||
+        !vd_ref_valid(be, op, "z", z) || !vd_ref_same_shape(be, op, p, z))
+        return false;
+    if (noise && temperature >= 0) return true;
+    vd_backend_fail(be, VD_ERR_INVALID, "%s: %s", op,
+                    noise ? "temperature must not be negative" : "noise is missing");
+    return false;
+}
+
+/* eps for element i: the given value or Philox normal i of (seed, stream). */
+static double eps_at(const vd_noise *noise, int64_t i) {
+    return noise->given ? noise->given[i] : vd_rng_normal(noise->seed, noise->stream, (uint64_t)i);
+}
+
+void vd_ref_latent_sample_fwd(vd_backend *be, int base, float beta, float temperature,
+                              const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
+                              const vd_tensor *z) {
+    const char *op = "latent_sample_fwd";
+    if (!sample_args(be, op, base, temperature, p, noise, z) ||
+        !vd_ref_valid(be, op, "mean", mean) || !vd_ref_same_shape(be, op, mean, z))
+        return;
+    for (int64_t q = 0; q < ref_pixels(z); q++) {
+        for (int c = 0; c < z->c; c++) {
+            double std = std_of(base, beta, ref_px(p, q)[c]) * temperature;
+            double eps = eps_at(noise, q * z->c + c);
+            ref_px(z, q)[c] = (float)(eps * std + ref_px(mean, q)[c]);
+        }
+    }
+}
+
+void vd_ref_latent_sample_bwd(vd_backend *be, int base, float beta, float temperature,
+                              const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
+                              const vd_tensor *dmean, const vd_tensor *dp) {
+    const char *op = "latent_sample_bwd";
+    if (!sample_args(be, op, base, temperature, p, noise, dz)) return;
+    if ((dmean &&
+         (!vd_ref_valid(be, op, "dmean", dmean) || !vd_ref_same_shape(be, op, dmean, dz))) ||
+        (dp && (!vd_ref_valid(be, op, "dp", dp) || !vd_ref_same_shape(be, op, dp, dz))))
+        return;
+    for (int64_t q = 0; q < ref_pixels(dz); q++) {
+        for (int c = 0; c < dz->c; c++) {
+            double g = ref_px(dz, q)[c];
+            if (dmean) ref_px(dmean, q)[c] += (float)g;
+            if (dp) {
+                double eps = eps_at(noise, q * dz->c + c);
+                ref_px(dp, q)[c] +=
+                    (float)(g * temperature * eps * dstd_dp(base, beta, ref_px(p, q)[c]));
+            }
+        }
+    }
+}
+
+void vd_ref_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_prior,
+                        const vd_tensor *z) {
+    if (!vd_ref_valid(be, "latent_mask", "z_prior", z_prior) ||
+        !vd_ref_valid(be, "latent_mask", "z", z) ||
+        !vd_ref_same_shape(be, "latent_mask", z_prior, z))
+        return;
+    REF_REQUIRE(be, mask, "latent_mask: the mask is missing");
+    for (int64_t q = 0; q < ref_pixels(z); q++)
+        for (int c = 0; c < z->c; c++)
+            ref_px(z, q)[c] = mask[c] * ref_px(z, q)[c] + (1 - mask[c]) * ref_px(z_prior, q)[c];
+}
+
+/* One element of KL(post || prior) and its partial derivatives, with the reference's
+ * term1 = (mu_p - mu_q) / s_q, term2 = s_p / s_q. */
+typedef struct kl_point {
+    double kl, d_post_mean, d_post_p, d_prior_mean, d_prior_p;
+} kl_point;
+
+static kl_point kl_at(int base, double beta, double pm, double pp, double qm, double qp) {
+    double inv_q = base == VD_BASE_STD ? 1 / qp : exp(-beta * qp);
+    double t1 = (pm - qm) * inv_q, t2 = std_of(base, beta, pp) * inv_q;
+    kl_point k = {.kl = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - log(t2)};
+    k.d_post_mean = t1 * inv_q;
+    k.d_prior_mean = -t1 * inv_q;
+    if (base == VD_BASE_STD) {
+        k.d_post_p = t2 * inv_q - 1 / pp;
+        k.d_prior_p = (1 - t1 * t1 - t2 * t2) * inv_q;
+    } else {
+        k.d_post_p = beta * (t2 * t2 - 1);
+        k.d_prior_p = -beta * (t1 * t1 + t2 * t2 - 1);
+    }
+    return k;
+}
+
+static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor *const t[4]) {
+    static const char *names[4] = {"post_mean", "post_p", "prior_mean", "prior_p"};
+    if (!base_known(be, op, base)) return false;
+    for (int i = 0; i < 4; i++)
+        if (!vd_ref_valid(be, op, names[i], t[i]) || !vd_ref_same_shape(be, op, t[0], t[i]))
+            return false;
+    return true;
+}
+
+void vd_ref_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+                   const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                   float *sum, float *per_variate) {
+    const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
+    if (!kl_shapes(be, "kl_fwd", base, t)) return;
+    REF_REQUIRE(be, sum, "kl_fwd: sum is missing");
+    int v = post_mean->c;
+    double total = 0;
+    for (int c = 0; c < v; c++) {
+        double part = 0;
+        for (int64_t q = 0; q < ref_pixels(post_mean); q++)
+            part += kl_at(base, beta, ref_px(post_mean, q)[c], ref_px(post_p, q)[c],
+                          ref_px(prior_mean, q)[c], ref_px(prior_p, q)[c])
+                        .kl;
+        total += part;
+        if (per_variate) per_variate[c] += (float)part;
+    }
+    *sum = (float)total;
+}
+
+static void acc_grad(const vd_tensor *g, int64_t q, int c, double v) {
+    if (g) ref_px(g, q)[c] += (float)v;
+}
+
+void vd_ref_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+                   const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                   const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
+                   const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
+    const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
+    const vd_tensor *d[4] = {dpost_mean, dpost_p, dprior_mean, dprior_p};
+    if (!kl_shapes(be, "kl_bwd", base, t)) return;
+    for (int i = 0; i < 4; i++)
+        if (d[i] && (!vd_ref_valid(be, "kl_bwd", "gradient", d[i]) ||
+                     !vd_ref_same_shape(be, "kl_bwd", t[0], d[i])))
+            return;
+    for (int64_t q = 0; q < ref_pixels(post_mean); q++) {
+        for (int c = 0; c < post_mean->c; c++) {
+            kl_point k = kl_at(base, beta, ref_px(post_mean, q)[c], ref_px(post_p, q)[c],
+                               ref_px(prior_mean, q)[c], ref_px(prior_p, q)[c]);
+            acc_grad(dpost_mean, q, c, scale * k.d_post_mean);
+            acc_grad(dpost_p, q, c, scale * k.d_post_p);
+            acc_grad(dprior_mean, q, c, scale * k.d_prior_mean);
+            acc_grad(dprior_p, q, c, scale * k.d_prior_p);
+        }
+    }
+}

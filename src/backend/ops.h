@@ -1,0 +1,204 @@
+/* The op interface: every computation the model does on a tensor goes through this table,
+ * so that cpu_ref (plain loops, the oracle), cpu (oneDNN + OpenMP) and, later, cuda compute
+ * the same network from the same model code. Ops take shapes and pointers, never hparams.
+ *
+ * Contract
+ * - Tensors are float32 NHWC; a vd_tensor may be a channel slice of a wider tensor (ld > c),
+ *   which is how concat and split are views instead of copies.
+ * - Memory comes from the backend (alloc/upload/download); ops never allocate per call
+ *   except for caches a backend builds once (oneDNN primitives).
+ * - Gradients of parameters accumulate (+=). Gradients of activations are written (=) or
+ *   accumulated (+=) as the op's `acc` flag says.
+ * - Ops return nothing: a backend records its first failure, and vd_backend_check() reports
+ *   it (like a CUDA stream), so the model reads as a plain sequence of calls. */
+#ifndef VD_BACKEND_OPS_H
+#define VD_BACKEND_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vdvae/config.h"
+#include "vdvae/status.h"
+
+typedef struct vd_tensor {
+    float *data;
+    int n, h, w, c;
+    int64_t ld; /* elements between consecutive pixels (>= c) */
+} vd_tensor;
+
+static inline vd_tensor vd_tensor_make(float *data, int n, int h, int w, int c) {
+    vd_tensor t = {data, n, h, w, c, c};
+    return t;
+}
+/* Channels [c0, c0 + c) of t, as a view. */
+static inline vd_tensor vd_tensor_channels(vd_tensor t, int c0, int c) {
+    vd_tensor v = {t.data + c0, t.n, t.h, t.w, c, t.ld};
+    return v;
+}
+static inline int64_t vd_tensor_numel(const vd_tensor *t) {
+    return (int64_t)t->n * t->h * t->w * t->c;
+}
+
+/* A 2-D convolution with explicit padding: the reference's 'same' helper pads k - s in
+ * total and, when that is odd, puts the extra pixel on the top/left (it hands F.pad
+ * (ceil, floor)), unlike TensorFlow; the model computes pads, ops only obey them. Weights are
+ * OIHW (the reference's layout, so checkpoints are plain copies), bias [O]. */
+typedef struct vd_conv_desc {
+    int c_in, c_out, kh, kw, stride;
+    int pad_top, pad_left, pad_bottom, pad_right;
+} vd_conv_desc;
+
+typedef enum vd_act {
+    VD_ACT_SILU,       /* x * sigmoid(x) */
+    VD_ACT_LEAKY_RELU, /* x > 0 ? x : alpha x; param = alpha */
+    VD_ACT_SOFTPLUS,   /* log(1 + exp(beta x)) / beta, linear above beta x > 20; param = beta */
+} vd_act;
+
+typedef struct vd_backend vd_backend;
+
+/* Where random numbers come from: a given tensor (tests inject the reference's noise), or
+ * counter-based Philox draws keyed by (seed, stream) and indexed by element, so the same
+ * draw comes out on any backend and thread count and can be re-derived in backward.
+ * Element i is the flat logical NHWC index n*H*W*C + h*W*C + w*C + c of the op's output,
+ * never its memory offset (views have ld > c); `given` is dense in that order. Philox
+ * normals are vd_rng_normal(seed, stream, i), uniforms vd_rng_uniform(seed, stream, i). */
+typedef struct vd_noise {
+    const float *given; /* NULL: draw from (seed, stream); else one value per element
+                           (Gaussians for latents; uniforms in (0,1) for samplers, laid out
+                           as the sampler documents) */
+    uint64_t seed, stream;
+} vd_noise;
+
+/* Discretised mixture of logistics: logits have M + C * 3M channels: M mixture logits,
+ * then per colour c: M means, M raw scales, M raw coefficients (tanh). */
+typedef struct vd_dmol {
+    int n_mix, channels, num_bits;
+    int base;            /* VD_BASE_STD: scale = max(softplus_beta(raw), exp(min_logscale));
+                            VD_BASE_LOGSTD: scale = exp(beta max(raw, min_logscale)), and the
+                            pdf-at-centre branch subtracts max(raw, min_logscale) (not
+                            log(scale)), as the reference does */
+    float beta, min_logscale;
+} vd_dmol;
+
+typedef struct vd_backend_i {
+    const char *name;
+    void (*destroy)(vd_backend *be);
+
+    /* memory */
+    void *(*alloc)(vd_backend *be, size_t bytes);
+    void (*dealloc)(vd_backend *be, void *p);
+    void (*upload)(vd_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(vd_backend *be, void *dst, const void *src, size_t bytes);
+    void (*fill)(vd_backend *be, const vd_tensor *t, float v);
+    void (*copy)(vd_backend *be, const vd_tensor *src, const vd_tensor *dst);
+
+    /* convolution: y = conv(x, w) + b; dx (=|+=) conv_T(dy, w); dw += x * dy; db += sum dy */
+    void (*conv_fwd)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
+                     const float *b, const vd_tensor *y);
+    void (*conv_bwd_data)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy, const float *w,
+                          const vd_tensor *dx, bool acc);
+    void (*conv_bwd_weights)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
+                             const vd_tensor *dy, float *dw, float *db);
+
+    /* activations: y = f(x); dx (=|+=) dy * f'(x) */
+    void (*act_fwd)(vd_backend *be, vd_act act, float param, const vd_tensor *x,
+                    const vd_tensor *y);
+    void (*act_bwd)(vd_backend *be, vd_act act, float param, const vd_tensor *x,
+                    const vd_tensor *dy, const vd_tensor *dx, bool acc);
+
+    /* y = a + b (y may alias a or b); y += alpha * x */
+    void (*add)(vd_backend *be, const vd_tensor *a, const vd_tensor *b, const vd_tensor *y);
+    void (*axpy)(vd_backend *be, float alpha, const vd_tensor *x, const vd_tensor *y);
+
+    /* nearest upsampling by s: y[n,h,w] = x[n,h/s,w/s]; adjoint: dx (=|+=) sum of s x s dy */
+    void (*upsample_fwd)(vd_backend *be, int s, const vd_tensor *x, const vd_tensor *y);
+    void (*upsample_bwd)(vd_backend *be, int s, const vd_tensor *dy, const vd_tensor *dx,
+                         bool acc);
+
+    /* y[n,h,w,c] (=|+=) t[c,h,w] for every n: t is one image in the reference's planar
+     * (1, C, H, W) layout (trainable_h, the unpool bias); adjoint dt += sum_n dy[n] */
+    void (*broadcast_fwd)(vd_backend *be, const float *t, const vd_tensor *y, bool acc);
+    void (*broadcast_bwd)(vd_backend *be, const vd_tensor *dy, float *dt);
+
+    /* ---- Gaussian latents. base: VD_BASE_STD (p = std = softplus_beta(raw)) or
+     * VD_BASE_LOGSTD (p = logstd = raw, std = exp(beta logstd)). raw has 2V channels: mean
+     * then scale. With a residual prior (prior_mean != NULL): mean += prior_mean and
+     * std *= prior_std (std base) or logstd += prior_logstd. */
+    void (*latent_stats_fwd)(vd_backend *be, int base, float beta, const vd_tensor *raw,
+                             const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                             const vd_tensor *mean, const vd_tensor *p);
+    /* draw (=); dprior_* (+=) when a residual prior is given and they are not NULL */
+    void (*latent_stats_bwd)(vd_backend *be, int base, float beta, const vd_tensor *raw,
+                             const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                             const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
+                             const vd_tensor *dprior_mean, const vd_tensor *dprior_p);
+    /* z = mean + T std eps, eps from noise (when given) or N(0,1) Philox draws at
+     * (seed, stream, element index); the same eps is re-derived in the backward pass. */
+    void (*latent_sample_fwd)(vd_backend *be, int base, float beta, float temperature,
+                              const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
+                              const vd_tensor *z);
+    /* dmean += dz, dp += dz T eps dstd/dp; either may be NULL (not wanted) */
+    void (*latent_sample_bwd)(vd_backend *be, int base, float beta, float temperature,
+                              const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
+                              const vd_tensor *dmean, const vd_tensor *dp);
+    /* z = m z + (1 - m) z_prior per variate (mask [V] of 0/1), inference only */
+    void (*latent_mask)(vd_backend *be, const float *mask, const vd_tensor *z_prior,
+                        const vd_tensor *z);
+    /* KL(post || prior) per element (MODEL.md section 4); *sum (device float) = its total,
+     * per_variate (device [V], optional) += its sum over n, h, w. */
+    void (*kl_fwd)(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+                   const vd_tensor *post_p, const vd_tensor *prior_mean,
+                   const vd_tensor *prior_p, float *sum, float *per_variate);
+    /* gradients of scale * sum(KL), all accumulated (+=); a NULL gradient is skipped */
+    void (*kl_bwd)(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+                   const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
+                   const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
+                   const vd_tensor *dprior_mean, const vd_tensor *dprior_p);
+
+    /* ---- output distributions. x is the target in [-1, 1]; *nll (device float) = the
+     * summed negative log-likelihood over the batch; backward writes dlogits (=) for
+     * scale * nll, every channel (unused coefficients get 0). DMoL picks its edge branches by
+     * x == -1 and x == the highest pixel value (float compares, as the reference's). */
+    void (*dmol_fwd)(vd_backend *be, const vd_dmol *d, const vd_tensor *logits,
+                     const vd_tensor *x, float *nll);
+    void (*dmol_bwd)(vd_backend *be, const vd_dmol *d, float scale, const vd_tensor *logits,
+                     const vd_tensor *x, const vd_tensor *dlogits);
+    /* MoL sampling (Gumbel-max mixture on logits / T, logistic sample with scale * T, colour
+     * autoregression, clamp to [-1, highest pixel value]); T > 0. Uniforms: first N*H*W*M
+     * Gumbel draws, index (pixel * M + m), then N*H*W*C logistic draws, index
+     * (N*H*W*M + pixel * C + c), pixel = n*H*W + h*W + w. Each u (given or Philox, in (0,1))
+     * is mapped as uniform_(1e-5, 1 - 1e-5) would: u' = 1e-5f + (1.0f - 2e-5f) * u in float. */
+    void (*dmol_sample)(vd_backend *be, const vd_dmol *d, float temperature, const vd_tensor *logits,
+                        const vd_noise *noise, const vd_tensor *out);
+    /* Bernoulli on logits over the crop [crop, H - crop) of both axes (binarized MNIST: 2) */
+    void (*bernoulli_fwd)(vd_backend *be, int crop, const vd_tensor *logits, const vd_tensor *x,
+                          float *nll);
+    void (*bernoulli_bwd)(vd_backend *be, int crop, float scale, const vd_tensor *logits,
+                          const vd_tensor *x, const vd_tensor *dlogits);
+    /* out = 1 where u < sigmoid(logit) else 0; out is logits' shape or a centred crop of it
+     * (28x28 from 32x32), and uniform i is out's element index */
+    void (*bernoulli_sample)(vd_backend *be, const vd_tensor *logits, const vd_noise *noise,
+                             const vd_tensor *out);
+
+    /* *out (device float) = sum of squares of n floats (gradient norms) */
+    void (*sum_squares)(vd_backend *be, const float *x, size_t n, float *out);
+} vd_backend_i;
+
+struct vd_backend {
+    const vd_backend_i *i;
+    vd_status status; /* first failure, sticky */
+    vd_err err;
+};
+
+/* Record a failure (the first one wins); backends call this from their ops. */
+void vd_backend_fail(vd_backend *be, vd_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* VD_OK, or the first recorded failure copied into err. */
+vd_status vd_backend_check(vd_backend *be, vd_err *err);
+
+vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err);
+vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);
+void vd_backend_destroy(vd_backend *be);
+
+#endif

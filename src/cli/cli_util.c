@@ -1,0 +1,32 @@
+/* Shared CLI plumbing: consistent error lines and exit codes for every subcommand. */
+#include "cli/cli_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int vd_cli_add_set(vd_cli_sets *sets, const char *cmd, const char *arg) {
+    if (sets->n >= VD_CLI_MAX_SETS)
+        return vd_cli_usage_error(cmd, "too many --set options (at most %d)", VD_CLI_MAX_SETS);
+    sets->items[sets->n++] = arg;
+    return 0;
+}
+
+int vd_cli_fail(const char *cmd, const vd_err *err) {
+    fprintf(stderr, "vdvae %s: %s\n", cmd, err->msg);
+    return vd_status_exit_code(err->code);
+}
+
+int vd_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "vdvae %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'vdvae %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int vd_cli_not_built(const char *cmd, const char *what) {
+    fprintf(stderr, "vdvae %s: %s is not built yet in this version of vdvae\n", cmd, what);
+    return 2;
+}

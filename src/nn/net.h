@@ -1,0 +1,88 @@
+/* The network as a sequence of op calls (MODEL.md sections 2 and 4): forward with posterior
+ * sampling, the loss terms, and backward, block by block, over the architecture table.
+ * Parameters and gradients are flat buffers in the arch's layout; every activation the
+ * backward pass needs lives in one arena planned for the batch size at creation, so a
+ * training step allocates nothing. */
+#ifndef VD_NN_NET_H
+#define VD_NN_NET_H
+
+#include "backend/ops.h"
+#include "vdvae/config.h"
+#include "vdvae/model.h"
+
+/* What one residual cell keeps for backward: the input of each conv before its SiLU. */
+typedef struct vd_net_cell {
+    float **pre;   /* [n_convs]; pre[0] is the cell input (owned by whoever made it) */
+    float *out;    /* [B, res, res, c_out] */
+} vd_net_cell;
+
+/* What one block keeps; unused fields stay NULL. Shapes in comments are per batch B,
+ * at the block's output resolution r unless said otherwise. */
+typedef struct vd_net_block {
+    float *in;        /* the stream entering the block (owned by the previous block) */
+    float *pool_pre;  /* UP_SKIP with stride: pool conv output before LeakyReLU [r, c_out] */
+    float *stream;    /* output of the block's stream [r, c_out] (UP: after pool if any) */
+    float *skip;      /* UP_SKIP: its skip projection [res_in, skip_ch]; DOWN: the skip it reads */
+    float *unpool_pre;/* DOWN with stride: unpool conv output before LeakyReLU [res_in, c] */
+    float *y1;        /* DOWN: after unpool (or = in) [r, c] */
+    float *cat;       /* DOWN: concat(y1, skip) [r, c + skip_ch] */
+    float *prior_raw, *post_raw;  /* [r, 2V] */
+    float *prior_mean, *prior_p, *post_mean, *post_p, *z; /* [r, V] */
+    float *y2;        /* DOWN: y1 + kl_residual + z_proj(z) [r, c] */
+    vd_net_cell *cells;          /* residual_block cells */
+    vd_net_cell prior_cell, post_cell;
+    int latent;       /* DOWN: index of its latent group (0 .. n_td-1) */
+} vd_net_block;
+
+typedef struct vd_net {
+    const vd_arch *arch;
+    vd_backend *be;
+    int batch;
+    int dataset_binarized;       /* Bernoulli output instead of DMoL */
+    vd_dmol dmol;
+    int dist_base;               /* VD_BASE_STD | VD_BASE_LOGSTD */
+    float dist_beta;
+    int residual_dist;
+    float *params, *grads;       /* [arch->total_floats] each */
+    float *arena;                /* saved activations */
+    int64_t arena_floats;
+    float *scratch[4];           /* temporaries of the largest activation */
+    float *dstream[2];           /* the stream's gradient, ping-pong */
+    float *dpr, *dcat, *dq, *draw_p, *draw_q;  /* per-block gradient temporaries */
+    float *dprior_mean, *dprior_p, *dpost_mean, *dpost_p, *dz;
+    float **skips, **dskips;     /* [n_skips] the skips and their gradients */
+    int64_t scratch_floats;
+    float *input;                /* [B, R, R, C] */
+    float *logits;               /* [B, R, R, out_ch] */
+    float *sums;                 /* device: [0] output nll sum, [1 + i] KL sum of latent i */
+    vd_net_block *blocks;        /* one per arch block */
+    int *latent_block;           /* [n_td]: block index of each latent group */
+} vd_net;
+
+typedef struct vd_net_opts {
+    int batch;
+    int dataset_binarized;
+    int dist_base, output_base;
+    float dist_beta, output_beta, min_mol_logscale;
+    int residual_dist, n_mix, channels, num_bits;
+} vd_net_opts;
+
+void vd_net_opts_from_hparams(vd_net_opts *o, const vd_hparams *hp, int batch);
+vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const vd_net_opts *o,
+                        vd_err *err);
+void vd_net_free(vd_net *net);
+
+/* Forward on net->input (uploaded by the caller): posterior samples use noise[i] for latent
+ * group i. Leaves the output NLL and per-group KL sums in net->sums. */
+void vd_net_forward(vd_net *net, const vd_noise *noise);
+
+/* Backward of recon_scale * nll + sum_i kl_scale[i] * KL_i, accumulating into net->grads. */
+void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale);
+
+/* Parameters drawn as MODEL.md section 3 prescribes, from Philox under seed. */
+vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);
+
+/* Conv of an arch conv on views x -> y, with the net's parameters. */
+vd_conv_desc vd_net_conv_desc(const vd_conv *c);
+
+#endif

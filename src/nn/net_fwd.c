@@ -1,0 +1,137 @@
+/* The forward pass, block by block: bottom-up to the skips, top-down with posterior
+ * sampling, the output layer and the loss sums (MODEL.md sections 2 and 4). */
+#include "nn/net.h"
+
+#define LEAKY_SLOPE 0.1f
+
+static vd_tensor T(const vd_net *net, float *p, int res, int c) {
+    return vd_tensor_make(p, net->batch, res, res, c);
+}
+
+static const float *W(const vd_net *net, int param) {
+    return net->params + net->arch->params[param].offset;
+}
+
+vd_conv_desc vd_net_conv_desc(const vd_conv *c) {
+    return (vd_conv_desc){.c_in = c->c_in, .c_out = c->c_out, .kh = c->kh, .kw = c->kw,
+                          .stride = c->stride, .pad_top = c->pad_top, .pad_left = c->pad_left,
+                          .pad_bottom = c->pad_bottom, .pad_right = c->pad_right};
+}
+
+static void conv(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *y) {
+    const vd_conv *c = &net->arch->convs[ci];
+    vd_conv_desc d = vd_net_conv_desc(c);
+    net->be->i->conv_fwd(net->be, &d, x, W(net, c->weight), W(net, c->bias), y);
+}
+
+/* x -> [SiLU -> conv] x n, + x when residual. pre[k] keeps each conv's input before SiLU. */
+static void cell_fwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    vd_tensor s_in = T(net, net->scratch[0], cell->res, 0);
+    for (int k = 0; k < cell->n_convs; k++) {
+        const vd_conv *c = &a->convs[cell->first_conv + k];
+        vd_tensor x = T(net, nc->pre[k], cell->res, c->c_in);
+        s_in.c = s_in.ld = c->c_in;
+        be->i->act_fwd(be, VD_ACT_SILU, 0.f, &x, &s_in);
+        float *dst = k + 1 < cell->n_convs ? nc->pre[k + 1] : nc->out;
+        vd_tensor y = T(net, dst, cell->res, c->c_out);
+        conv(net, cell->first_conv + k, &s_in, &y);
+    }
+    if (cell->residual) {
+        vd_tensor in = T(net, nc->pre[0], cell->res, cell->c_in), out = T(net, nc->out, cell->res, cell->c_out);
+        be->i->add(be, &in, &out, &out);
+    }
+}
+
+static void cells_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
+    for (int k = 0; k < b->n_cells; k++) cell_fwd(net, &net->arch->cells[b->first_cell + k], &nb->cells[k]);
+}
+
+static void up_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
+    vd_backend *be = net->be;
+    cells_fwd(net, b, nb);
+    if (b->kind != VD_BLOCK_UP_SKIP) return;
+    float *out = b->n_cells ? nb->cells[b->n_cells - 1].out : nb->in;
+    vd_tensor x = T(net, out, b->res_in, b->c_in), skip = T(net, nb->skip, b->res_in, b->skip_ch);
+    conv(net, b->conv, &x, &skip);
+    if (b->resample < 0) return;
+    vd_tensor pre = T(net, nb->pool_pre, b->res_out, b->c_out), y = T(net, nb->stream, b->res_out, b->c_out);
+    conv(net, b->resample, &x, &pre);
+    be->i->act_fwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &y);
+}
+
+static void unpool_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
+    vd_backend *be = net->be;
+    vd_tensor x = T(net, nb->in, b->res_in, b->c_in), pre = T(net, nb->unpool_pre, b->res_in, b->c_out);
+    vd_tensor act = T(net, net->scratch[1], b->res_in, b->c_out), y1 = T(net, nb->y1, b->res_out, b->c_out);
+    conv(net, b->resample, &x, &pre);
+    be->i->act_fwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &act);
+    be->i->upsample_fwd(be, b->stride, &act, &y1);
+    be->i->broadcast_fwd(be, W(net, b->scale_bias), &y1, true);
+}
+
+/* Prior and posterior nets, their latent statistics, the posterior sample and the KL. */
+static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    int r = b->res_out, c = b->c_out, v = b->n_variates;
+    vd_tensor y1 = T(net, nb->y1, r, c), cat = T(net, nb->cat, r, c + b->skip_ch);
+    vd_tensor cat_y = vd_tensor_channels(cat, 0, c), cat_s = vd_tensor_channels(cat, c, b->skip_ch);
+    vd_tensor skip = T(net, nb->skip, r, b->skip_ch);
+    be->i->copy(be, &y1, &cat_y);
+    be->i->copy(be, &skip, &cat_s);
+    cell_fwd(net, &a->cells[b->prior_cell], &nb->prior_cell);
+    cell_fwd(net, &a->cells[b->posterior_cell], &nb->post_cell);
+    vd_tensor pr = T(net, nb->prior_cell.out, r, 2 * c), q = T(net, nb->post_cell.out, r, c);
+    vd_tensor p_in = vd_tensor_channels(pr, c, c);
+    vd_tensor praw = T(net, nb->prior_raw, r, 2 * v), qraw = T(net, nb->post_raw, r, 2 * v);
+    conv(net, b->prior_proj, &p_in, &praw);
+    conv(net, b->posterior_proj, &q, &qraw);
+    vd_tensor pm = T(net, nb->prior_mean, r, v), pp = T(net, nb->prior_p, r, v);
+    vd_tensor qm = T(net, nb->post_mean, r, v), qp = T(net, nb->post_p, r, v), z = T(net, nb->z, r, v);
+    be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &praw, NULL, NULL, &pm, &pp);
+    be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &qraw, net->residual_dist ? &pm : NULL,
+                            net->residual_dist ? &pp : NULL, &qm, &qp);
+    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, 1.f, &qm, &qp, &noise[nb->latent], &z);
+    be->i->kl_fwd(be, net->dist_base, net->dist_beta, &qm, &qp, &pm, &pp, net->sums + 1 + nb->latent, NULL);
+}
+
+static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise) {
+    vd_backend *be = net->be;
+    int r = b->res_out, c = b->c_out;
+    if (b->resample >= 0) unpool_fwd(net, b, nb);
+    latent_fwd(net, b, nb, noise);
+    vd_tensor y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
+    vd_tensor kl_res = vd_tensor_channels(T(net, nb->prior_cell.out, r, 2 * c), 0, c);
+    vd_tensor z = T(net, nb->z, r, b->n_variates);
+    conv(net, b->z_proj, &z, &y2);
+    be->i->add(be, &y2, &y1, &y2);
+    be->i->add(be, &y2, &kl_res, &y2);
+    cells_fwd(net, b, nb);
+}
+
+static void output_loss(vd_net *net) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    vd_tensor logits = T(net, net->logits, a->image_res, a->out_ch), x = T(net, net->input, a->image_res, a->image_ch);
+    if (net->dataset_binarized) be->i->bernoulli_fwd(be, 2, &logits, &x, net->sums);
+    else be->i->dmol_fwd(be, &net->dmol, &logits, &x, net->sums);
+}
+
+void vd_net_forward(vd_net *net, const vd_noise *noise) {
+    const vd_arch *a = net->arch;
+    vd_backend *be = net->be;
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        const vd_net_block *nb = &net->blocks[i];
+        vd_tensor in = T(net, nb->in, b->res_in, b->c_in), out = T(net, nb->stream, b->res_out, b->c_out);
+        switch (b->kind) {
+        case VD_BLOCK_INPUT_CONV: case VD_BLOCK_OUTPUT_CONV: conv(net, b->conv, &in, &out); break;
+        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: up_fwd(net, b, nb); break;
+        case VD_BLOCK_H0: be->i->broadcast_fwd(be, W(net, b->h0), &out, false); break;
+        case VD_BLOCK_DOWN: down_fwd(net, b, nb, noise); break;
+        }
+    }
+    output_loss(net);
+}

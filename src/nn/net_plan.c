@@ -1,0 +1,234 @@
+/* Memory plan of the network: one arena holding every activation the backward pass needs,
+ * laid out once for the batch size, plus the gradient and scratch temporaries. The same
+ * walk runs twice: first to measure (base NULL), then to hand out pointers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net.h"
+
+typedef struct arena {
+    float *base;
+    int64_t used; /* floats */
+} arena;
+
+/* 16-float (64-byte) alignment keeps every tensor on its own cache lines. */
+static float *take(arena *ar, int64_t n) {
+    float *p = ar->base ? ar->base + ar->used : NULL;
+    ar->used += (n + 15) & ~(int64_t)15;
+    return p;
+}
+
+static int64_t img(const vd_net *net, int res, int c) {
+    return (int64_t)net->batch * res * res * c;
+}
+
+static void plan_cell(vd_net *net, arena *ar, const vd_cell *cell, vd_net_cell *nc, float *in) {
+    const vd_arch *a = net->arch;
+    nc->pre[0] = in;
+    for (int k = 1; k < cell->n_convs; k++)
+        nc->pre[k] = take(ar, img(net, cell->res, a->convs[cell->first_conv + k].c_in));
+    nc->out = take(ar, img(net, cell->res, cell->c_out));
+}
+
+/* Cells of a residual_block chained from `in`; returns the last output. */
+static float *plan_cells(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+    for (int k = 0; k < b->n_cells; k++) {
+        plan_cell(net, ar, &net->arch->cells[b->first_cell + k], &nb->cells[k], in);
+        in = nb->cells[k].out;
+    }
+    return in;
+}
+
+static float *plan_up(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+    const vd_arch *a = net->arch;
+    float *x = plan_cells(net, ar, b, nb, in);
+    if (b->kind != VD_BLOCK_UP_SKIP) return nb->stream = x;
+    nb->skip = net->skips[b->skip] = take(ar, img(net, b->res_in, b->skip_ch));
+    if (b->resample < 0) return nb->stream = x;
+    nb->pool_pre = take(ar, img(net, b->res_out, a->convs[b->resample].c_out));
+    return nb->stream = take(ar, img(net, b->res_out, b->c_out));
+}
+
+static float *plan_down(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+    const vd_arch *a = net->arch;
+    int r = b->res_out, c = b->c_out, v = b->n_variates;
+    nb->y1 = in;
+    nb->skip = net->skips[b->skip];
+    if (b->resample >= 0) {
+        nb->unpool_pre = take(ar, img(net, b->res_in, c));
+        nb->y1 = take(ar, img(net, r, c));
+    }
+    plan_cell(net, ar, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1);
+    nb->cat = take(ar, img(net, r, c + b->skip_ch));
+    plan_cell(net, ar, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat);
+    nb->prior_raw = take(ar, img(net, r, 2 * v));
+    nb->post_raw = take(ar, img(net, r, 2 * v));
+    nb->prior_mean = take(ar, img(net, r, v));
+    nb->prior_p = take(ar, img(net, r, v));
+    nb->post_mean = take(ar, img(net, r, v));
+    nb->post_p = take(ar, img(net, r, v));
+    nb->z = take(ar, img(net, r, v));
+    nb->y2 = take(ar, img(net, r, c));
+    return nb->stream = plan_cells(net, ar, b, nb, nb->y2);
+}
+
+static void plan_blocks(vd_net *net, arena *ar) {
+    const vd_arch *a = net->arch;
+    net->input = take(ar, img(net, a->image_res, a->image_ch));
+    float *x = NULL;
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        vd_net_block *nb = &net->blocks[i];
+        nb->in = x;
+        switch (b->kind) {
+        case VD_BLOCK_INPUT_CONV:
+            nb->in = net->input;
+            x = nb->stream = take(ar, img(net, b->res_out, b->c_out));
+            break;
+        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: x = plan_up(net, ar, b, nb, x); break;
+        case VD_BLOCK_H0: x = nb->stream = take(ar, img(net, b->res_out, b->c_out)); break;
+        case VD_BLOCK_DOWN: x = plan_down(net, ar, b, nb, x); break;
+        case VD_BLOCK_OUTPUT_CONV: x = net->logits = nb->stream = take(ar, img(net, b->res_out, b->c_out)); break;
+        }
+    }
+}
+
+/* The largest per-image activation of any conv input or output, in floats. */
+static int64_t largest_activation(const vd_arch *a) {
+    int64_t m = (int64_t)a->image_res * a->image_res * (a->image_ch > a->out_ch ? a->image_ch : a->out_ch);
+    for (int i = 0; i < a->n_convs; i++) {
+        const vd_conv *c = &a->convs[i];
+        int64_t in = (int64_t)c->res_in * c->res_in * c->c_in, out = (int64_t)c->res_out * c->res_out * c->c_out;
+        if (in > m) m = in;
+        if (out > m) m = out;
+    }
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        int64_t cat = b->kind == VD_BLOCK_DOWN ? (int64_t)b->res_out * b->res_out * (b->c_out + b->skip_ch) : 0;
+        if (cat > m) m = cat;
+    }
+    return m;
+}
+
+static void plan_temporaries(vd_net *net, arena *ar) {
+    const vd_arch *a = net->arch;
+    int64_t s = largest_activation(a) * net->batch;
+    net->scratch_floats = s;
+    for (int i = 0; i < 4; i++) net->scratch[i] = take(ar, s);
+    for (int i = 0; i < 2; i++) net->dstream[i] = take(ar, s);
+    net->dpr = take(ar, s);
+    net->dcat = take(ar, s);
+    net->dq = take(ar, s);
+    net->draw_p = take(ar, s);
+    net->draw_q = take(ar, s);
+    net->dprior_mean = take(ar, s);
+    net->dprior_p = take(ar, s);
+    net->dpost_mean = take(ar, s);
+    net->dpost_p = take(ar, s);
+    net->dz = take(ar, s);
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        if (b->kind == VD_BLOCK_UP_SKIP) net->dskips[b->skip] = take(ar, img(net, b->res_in, b->skip_ch));
+    }
+    net->sums = take(ar, 1 + a->n_td);
+}
+
+static vd_status alloc_tables(vd_net *net, vd_err *err) {
+    const vd_arch *a = net->arch;
+    net->blocks = calloc((size_t)a->n_blocks, sizeof *net->blocks);
+    net->skips = calloc((size_t)a->n_skips + 1, sizeof *net->skips);
+    net->dskips = calloc((size_t)a->n_skips + 1, sizeof *net->dskips);
+    net->latent_block = calloc((size_t)a->n_td + 1, sizeof *net->latent_block);
+    if (!net->blocks || !net->skips || !net->dskips || !net->latent_block) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    int latent = 0;
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        vd_net_block *nb = &net->blocks[i];
+        nb->latent = -1;
+        if (b->kind == VD_BLOCK_DOWN) net->latent_block[nb->latent = latent++] = i;
+        int n = b->n_cells > 0 ? b->n_cells : 0;
+        nb->cells = calloc((size_t)n + 1, sizeof *nb->cells);
+        if (!nb->cells) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+        for (int k = 0; k < n; k++)
+            if (!(nb->cells[k].pre = calloc((size_t)a->cells[b->first_cell + k].n_convs, sizeof(float *))))
+                return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+        if (b->kind == VD_BLOCK_DOWN) {
+            nb->prior_cell.pre = calloc((size_t)a->cells[b->prior_cell].n_convs, sizeof(float *));
+            nb->post_cell.pre = calloc((size_t)a->cells[b->posterior_cell].n_convs, sizeof(float *));
+            if (!nb->prior_cell.pre || !nb->post_cell.pre) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+        }
+    }
+    return VD_OK;
+}
+
+void vd_net_opts_from_hparams(vd_net_opts *o, const vd_hparams *hp, int batch) {
+    memset(o, 0, sizeof *o);
+    o->batch = batch;
+    o->dataset_binarized = hp->data.dataset_source == VD_DATA_BINARIZED_MNIST;
+    o->dist_base = hp->model.distribution_base;
+    o->output_base = hp->model.output_distribution_base;
+    o->dist_beta = (float)hp->model.gradient_smoothing_beta;
+    o->output_beta = (float)hp->model.output_gradient_smoothing_beta;
+    o->min_mol_logscale = (float)hp->loss.min_mol_logscale;
+    o->residual_dist = hp->model.use_residual_distribution;
+    o->n_mix = hp->model.num_output_mixtures;
+    o->channels = hp->data.channels;
+    o->num_bits = hp->data.num_bits;
+}
+
+vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const vd_net_opts *o,
+                        vd_err *err) {
+    memset(net, 0, sizeof *net);
+    net->arch = arch;
+    net->be = be;
+    net->batch = o->batch;
+    net->dataset_binarized = o->dataset_binarized;
+    net->dmol = (vd_dmol){.n_mix = o->n_mix, .channels = o->channels, .num_bits = o->num_bits,
+                          .base = o->output_base, .beta = o->output_beta,
+                          .min_logscale = o->min_mol_logscale};
+    net->dist_base = o->dist_base;
+    net->dist_beta = o->dist_beta;
+    net->residual_dist = o->residual_dist;
+    vd_status st = alloc_tables(net, err);
+    if (st) return vd_net_free(net), st;
+    arena ar = {0};
+    plan_blocks(net, &ar);
+    plan_temporaries(net, &ar);
+    net->arena_floats = ar.used;
+    size_t pbytes = (size_t)arch->total_floats * sizeof(float);
+    net->arena = be->i->alloc(be, (size_t)ar.used * sizeof(float));
+    net->params = be->i->alloc(be, pbytes);
+    net->grads = be->i->alloc(be, pbytes);
+    if (!net->arena || !net->params || !net->grads) {
+        vd_net_free(net);
+        return vd_errorf(err, VD_ERR_NOMEM, "model: cannot allocate %.1f MB of activations and %.1f MB of parameters",
+                         (double)ar.used * 4 / 1e6, 2.0 * (double)pbytes / 1e6);
+    }
+    ar = (arena){.base = net->arena};
+    plan_blocks(net, &ar);
+    plan_temporaries(net, &ar);
+    return VD_OK;
+}
+
+void vd_net_free(vd_net *net) {
+    if (net->be) {
+        if (net->arena) net->be->i->dealloc(net->be, net->arena);
+        if (net->params) net->be->i->dealloc(net->be, net->params);
+        if (net->grads) net->be->i->dealloc(net->be, net->grads);
+    }
+    if (net->blocks && net->arch) {
+        for (int i = 0; i < net->arch->n_blocks; i++) {
+            vd_net_block *nb = &net->blocks[i];
+            if (nb->cells)
+                for (int k = 0; k < net->arch->blocks[i].n_cells; k++) free(nb->cells[k].pre);
+            free(nb->cells);
+            free(nb->prior_cell.pre);
+            free(nb->post_cell.pre);
+        }
+    }
+    free(net->blocks);
+    free(net->skips);
+    free(net->dskips);
+    free(net->latent_block);
+    memset(net, 0, sizeof *net);
+}
