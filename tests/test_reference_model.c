@@ -1,0 +1,202 @@
+/* The whole network against the PyTorch twin (tests/reference/): for each small config the
+ * twin writes weights, an input batch, the posterior noise, the loss terms and every
+ * parameter gradient; we load them, run forward and backward on each CPU backend, and
+ * require 1e-4 relative agreement (per tensor, max-norm). Needs /usr/bin/python3 with torch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/ops.h"
+#include "nn/loss.h"
+#include "nn/net.h"
+#include "vd_test.h"
+#include "vdvae/io.h"
+
+#define PY "/usr/bin/python3"
+#define TOL 1e-4
+
+typedef struct ref_case {
+    const char *cfg, *extra; /* config file under tests/reference/configs, make_case.py flags */
+} ref_case;
+
+static const ref_case cases[] = {
+    {"tiny_rgb.cfg", ""},
+    {"tiny_rgb.cfg", "--sharp --step 200"},
+    {"tiny_grey_logstd.cfg", ""},
+    {"tiny_binarized.cfg", "--step 50"},
+};
+
+static double max_rel(const float *a, const float *b, int64_t n, double *scale_out) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > diff || isnan(d)) diff = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    }
+    if (scale_out) *scale_out = scale;
+    return scale > 0 ? diff / scale : diff;
+}
+
+static double scalar(const vd_st *st, const char *name) {
+    float v = NAN;
+    int64_t shape[1] = {1};
+    vd_err err;
+    if (vd_st_read_f32(st, name, 1, shape, 1, &v, &err)) fprintf(stderr, "%s\n", err.msg);
+    return v;
+}
+
+static void check_close(const char *what, double got, double want, double tol) {
+    double rel = fabs(got - want) / (fabs(want) > 1e-6 ? fabs(want) : 1e-6);
+    CHECKF(rel <= tol, "%s: got %.8g want %.8g (rel %.2e)", what, got, want, rel);
+}
+
+/* Upload every model.<name> tensor into the flat parameter buffer. */
+static void load_params(vd_net *net, const vd_st *st, float *host) {
+    const vd_arch *a = net->arch;
+    vd_err err;
+    char key[160];
+    for (int i = 0; i < a->n_params; i++) {
+        const vd_param *p = &a->params[i];
+        snprintf(key, sizeof key, "model.%s", p->name);
+        vd_status s = vd_st_read_f32(st, key, p->ndim, p->shape, p->numel, host + p->offset, &err);
+        CHECKF(s == VD_OK, "%s", err.msg);
+    }
+    net->be->i->upload(net->be, net->params, host, (size_t)a->total_floats * sizeof(float));
+}
+
+static float *upload_named(vd_backend *be, const vd_st *st, const char *name, int64_t *numel) {
+    const vd_st_tensor *t = vd_st_find(st, name);
+    if (!t) return NULL;
+    float *host = malloc((size_t)t->numel * sizeof *host), *dev = be->i->alloc(be, (size_t)t->numel * sizeof *dev);
+    vd_err err;
+    CHECKF(vd_st_read_f32(st, name, t->ndim, t->shape, t->numel, host, &err) == VD_OK, "%s", err.msg);
+    be->i->upload(be, dev, host, (size_t)t->numel * sizeof *host);
+    free(host);
+    if (numel) *numel = t->numel;
+    return dev;
+}
+
+static void compare_grads(vd_net *net, const vd_st *st, float *host, const char *label) {
+    const vd_arch *a = net->arch;
+    net->be->i->download(net->be, host, net->grads, (size_t)a->total_floats * sizeof(float));
+    char key[160];
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < a->n_params; i++) {
+        const vd_param *p = &a->params[i];
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        float *want = malloc((size_t)p->numel * sizeof *want);
+        vd_err err;
+        if (vd_st_read_f32(st, key, p->ndim, p->shape, p->numel, want, &err)) {
+            CHECKF(0, "%s", err.msg);
+            free(want);
+            continue;
+        }
+        double scale, rel = max_rel(host + p->offset, want, p->numel, &scale);
+        if (scale == 0) rel = rel > 1e-7 ? 1 : 0; /* exact zeros stay zero */
+        CHECKF(rel <= TOL, "%s: %s relative error %.2e (max |grad| %.3g)", label, p->name, rel, scale);
+        if (rel > worst) worst = rel, worst_name = p->name;
+        free(want);
+    }
+    fprintf(stderr, "%s: %d gradients, worst relative error %.2e (%s)\n", label, a->n_params, worst, worst_name);
+}
+
+static void run_backend(vd_backend *be, const char *cfg_path, const vd_st *st, const char *label) {
+    vd_err err = {0};
+    vd_hparams *hp = calloc(1, sizeof *hp);
+    vd_arch arch;
+    vd_net net;
+    vd_loss loss;
+    CHECKF(vd_hparams_load(hp, cfg_path, NULL, 0, &err) == VD_OK, "%s", err.msg);
+    CHECKF(vd_arch_build(&arch, hp, &err) == VD_OK, "%s", err.msg);
+    int batch = atoi(vd_st_meta(st, "batch")), step = atoi(vd_st_meta(st, "step"));
+    vd_net_opts o;
+    vd_net_opts_from_hparams(&o, hp, batch);
+    CHECKF(vd_net_create(&net, &arch, be, &o, &err) == VD_OK, "%s", err.msg);
+    CHECK(vd_loss_init(&loss, arch.n_td, &err) == VD_OK);
+    float *host = malloc((size_t)arch.total_floats * sizeof *host);
+    load_params(&net, st, host);
+    int64_t n_in = 0;
+    float *in = upload_named(be, st, "input", &n_in);
+    CHECK(in && n_in == (int64_t)batch * arch.image_res * arch.image_res * arch.image_ch);
+    be->i->copy(be, &(vd_tensor){in, 1, 1, 1, (int)n_in, n_in}, &(vd_tensor){net.input, 1, 1, 1, (int)n_in, n_in});
+    vd_noise *noise = calloc((size_t)arch.n_td, sizeof *noise);
+    float **eps = calloc((size_t)arch.n_td, sizeof *eps);
+    char key[64];
+    for (int i = 0; i < arch.n_td; i++) {
+        snprintf(key, sizeof key, "eps.%d", i);
+        noise[i].given = eps[i] = upload_named(be, st, key, NULL);
+        CHECKF(eps[i], "%s missing", key);
+    }
+    vd_net_forward(&net, noise);
+    float *sums = malloc((size_t)(1 + arch.n_td) * sizeof *sums);
+    be->i->download(be, sums, net.sums, (size_t)(1 + arch.n_td) * sizeof *sums);
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
+    vd_loss_compute(&loss, hp, &arch, batch, step, sums);
+    check_close("loss.total", loss.total, scalar(st, "loss.total"), TOL);
+    check_close("loss.recon", loss.recon, scalar(st, "loss.recon"), TOL);
+    check_close("loss.beta", loss.beta, scalar(st, "loss.beta"), 1e-6); /* stored as float64, read as float32 */
+    check_close("loss.kl", loss.beta * loss.kl_weighted, scalar(st, "loss.kl"), TOL);
+    check_close("loss.nelbo_bits", loss.nelbo, scalar(st, "loss.nelbo_bits"), TOL);
+    for (int i = 0; i < arch.n_td; i++) {
+        snprintf(key, sizeof key, "kl.%d", i);
+        check_close(key, loss.kl[i], scalar(st, key), TOL);
+    }
+    be->i->fill(be, &(vd_tensor){net.grads, 1, 1, 1, (int)arch.total_floats, arch.total_floats}, 0.f);
+    vd_net_backward(&net, noise, loss.recon_scale, loss.kl_scale);
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
+    compare_grads(&net, st, host, label);
+    fprintf(stderr, "%s: loss %.7f (twin %.7f)\n", label, loss.total, scalar(st, "loss.total"));
+    for (int i = 0; i < arch.n_td; i++) be->i->dealloc(be, eps[i]);
+    be->i->dealloc(be, in);
+    free(eps), free(noise), free(sums), free(host);
+    vd_loss_free(&loss);
+    vd_net_free(&net);
+    vd_arch_free(&arch);
+    free(hp);
+}
+
+static void run_case(const char *src, const ref_case *c, const char *dir) {
+    char cfg[4096], out[4096], cmd[12288];
+    snprintf(cfg, sizeof cfg, "%s/tests/reference/configs/%s", src, c->cfg);
+    snprintf(out, sizeof out, "%s/case.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/reference/make_case.py %s %s --batch 2 %s > /dev/null", PY, src, cfg, out, c->extra);
+    CHECKF(system(cmd) == 0, "%s failed", cmd);
+    vd_st *st = NULL;
+    vd_err err;
+    if (vd_st_open(out, &st, &err)) {
+        CHECKF(0, "%s", err.msg);
+        return;
+    }
+    char label[256];
+    vd_backend *be = NULL;
+    CHECKF(vd_backend_create_cpu_ref(&be, &err) == VD_OK, "%s", err.msg);
+    snprintf(label, sizeof label, "%s %s [cpu_ref]", c->cfg, c->extra);
+    if (be) run_backend(be, cfg, st, label), vd_backend_destroy(be);
+    be = NULL;
+    if (vd_backend_create_cpu(&be, 0, &err) == VD_OK) {
+        snprintf(label, sizeof label, "%s %s [cpu]", c->cfg, c->extra);
+        run_backend(be, cfg, st, label);
+        vd_backend_destroy(be);
+    } else {
+        fprintf(stderr, "cpu backend unavailable (%s): checked cpu_ref only\n", err.msg);
+    }
+    vd_st_close(st);
+}
+
+int main(void) {
+    const char *src = getenv("VD_SOURCE_DIR");
+    if (!src) src = ".";
+    if (system(PY " -c 'import torch' > /dev/null 2>&1") != 0)
+        VD_SKIP("%s with torch (Debian python3-torch) is needed for the reference check", PY);
+    char dir[] = "/tmp/vd_refmodel_XXXXXX";
+    if (!mkdtemp(dir)) VD_SKIP("cannot make a temporary directory");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(src, &cases[i], dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/case.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+    return vd_test_result("test_reference_model");
+}
