@@ -103,6 +103,58 @@ static void compare_grads(vd_net *net, const vd_st *st, float *host, const char 
     fprintf(stderr, "%s: %d gradients, worst relative error %.2e (%s)\n", label, a->n_params, worst, worst_name);
 }
 
+/* Prior sampling and output sampling with the twin's noise: logits to 1e-4; sampled pixels
+ * to 1e-3, except where a near tie (Gumbel argmax, u < p) may flip: at most 1 in 1000. */
+static void check_generation(vd_net *net, const vd_st *st, const char *label) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    int64_t n_temps = 0;
+    float temps_level[VD_MAX_LEVELS], *temps = calloc((size_t)a->n_td, sizeof *temps);
+    const vd_st_tensor *tt = vd_st_find(st, "gen.temps");
+    vd_err err;
+    CHECK(tt && tt->numel <= VD_MAX_LEVELS);
+    if (!tt || tt->numel > VD_MAX_LEVELS) return free(temps);
+    n_temps = tt->numel;
+    CHECK(vd_st_read_f32(st, "gen.temps", 1, tt->shape, n_temps, temps_level, &err) == VD_OK);
+    for (int i = 0; i < a->n_blocks; i++)
+        if (a->blocks[i].kind == VD_BLOCK_DOWN) temps[net->blocks[i].latent] = temps_level[a->blocks[i].level];
+    vd_noise *noise = calloc((size_t)a->n_td, sizeof *noise);
+    char key[64];
+    for (int i = 0; i < a->n_td; i++) {
+        snprintf(key, sizeof key, "gen.eps.%d", i);
+        noise[i].given = upload_named(be, st, key, NULL);
+        CHECKF(noise[i].given, "%s missing", key);
+    }
+    vd_net_generate(net, temps, noise);
+    int64_t n_logits = (int64_t)net->batch * a->image_res * a->image_res * a->out_ch, n_img = 0;
+    float *got = malloc((size_t)n_logits * sizeof *got), *want = malloc((size_t)n_logits * sizeof *want);
+    be->i->download(be, got, net->logits, (size_t)n_logits * sizeof *got);
+    const vd_st_tensor *tl = vd_st_find(st, "gen.logits");
+    CHECK(tl && tl->numel == n_logits && vd_st_read_f32(st, "gen.logits", tl->ndim, tl->shape, n_logits, want, &err) == VD_OK);
+    double rel = max_rel(got, want, n_logits, NULL);
+    CHECKF(rel <= TOL, "%s: generation logits relative error %.2e", label, rel);
+    vd_noise out_noise = {.given = upload_named(be, st, "gen.u", NULL)};
+    const vd_st_tensor *ti = vd_st_find(st, "gen.images");
+    CHECK(ti != NULL && out_noise.given != NULL);
+    if (ti && out_noise.given) {
+        n_img = ti->numel;
+        float *dev = be->i->alloc(be, (size_t)n_img * sizeof *dev);
+        vd_net_sample_output(net, 1.f, &out_noise, dev);
+        be->i->download(be, got, dev, (size_t)n_img * sizeof *got);
+        CHECK(vd_st_read_f32(st, "gen.images", ti->ndim, ti->shape, n_img, want, &err) == VD_OK);
+        int64_t off = 0;
+        for (int64_t j = 0; j < n_img; j++) off += fabsf(got[j] - want[j]) > 1e-3f;
+        CHECKF(off * 1000 <= n_img, "%s: %lld of %lld sampled pixels differ", label, (long long)off, (long long)n_img);
+        fprintf(stderr, "%s: generation logits rel error %.2e, %lld/%lld sampled pixels differ\n", label, rel,
+                (long long)off, (long long)n_img);
+        be->i->dealloc(be, dev);
+        be->i->dealloc(be, (void *)out_noise.given);
+    }
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
+    for (int i = 0; i < a->n_td; i++) be->i->dealloc(be, (void *)noise[i].given);
+    free(noise), free(temps), free(got), free(want);
+}
+
 static void run_backend(vd_backend *be, const char *cfg_path, const vd_st *st, const char *label) {
     vd_err err = {0};
     vd_hparams *hp = calloc(1, sizeof *hp);
@@ -148,6 +200,7 @@ static void run_backend(vd_backend *be, const char *cfg_path, const vd_st *st, c
     vd_net_backward(&net, noise, loss.recon_scale, loss.kl_scale);
     CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
     compare_grads(&net, st, host, label);
+    check_generation(&net, st, label);
     fprintf(stderr, "%s: loss %.7f (twin %.7f)\n", label, loss.total, scalar(st, "loss.total"));
     for (int i = 0; i < arch.n_td; i++) be->i->dealloc(be, eps[i]);
     be->i->dealloc(be, in);

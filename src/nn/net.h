@@ -79,6 +79,14 @@ void vd_net_forward(vd_net *net, const vd_noise *noise);
 /* Backward of recon_scale * nll + sum_i kl_scale[i] * KL_i, accumulating into net->grads. */
 void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale);
 
+/* Generation: the top-down path from h0 with latent group i drawn from its prior at
+ * temperature temps[i] with noise[i]; leaves the output layer in net->logits. */
+void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise);
+
+/* Sample images from net->logits: MoL at `temperature` into out [B, R, R, C] in [-1, 1], or
+ * Bernoulli into out [B, 28, 28, 1] for binarized MNIST. */
+void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise, float *out);
+
 /* Parameters drawn as MODEL.md section 3 prescribes, from Philox under seed. */
 vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);
 

@@ -135,3 +135,52 @@ void vd_net_forward(vd_net *net, const vd_noise *noise) {
     }
     output_loss(net);
 }
+
+/* Generation (MODEL.md section 2, "Sampling from the prior"): the top-down path alone,
+ * each latent group drawn from its prior at temperature temps[i]. */
+static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, float temp, const vd_noise *noise) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    int r = b->res_out, c = b->c_out, v = b->n_variates;
+    if (b->resample >= 0) unpool_fwd(net, b, nb);
+    cell_fwd(net, &a->cells[b->prior_cell], &nb->prior_cell);
+    vd_tensor pr = T(net, nb->prior_cell.out, r, 2 * c);
+    vd_tensor kl_res = vd_tensor_channels(pr, 0, c), p_in = vd_tensor_channels(pr, c, c);
+    vd_tensor praw = T(net, nb->prior_raw, r, 2 * v), pm = T(net, nb->prior_mean, r, v), pp = T(net, nb->prior_p, r, v);
+    vd_tensor z = T(net, nb->z, r, v), y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
+    conv(net, b->prior_proj, &p_in, &praw);
+    be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &praw, NULL, NULL, &pm, &pp);
+    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &pm, &pp, noise, &z);
+    conv(net, b->z_proj, &z, &y2);
+    be->i->add(be, &y2, &y1, &y2);
+    be->i->add(be, &y2, &kl_res, &y2);
+    cells_fwd(net, b, nb);
+}
+
+void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise) {
+    const vd_arch *a = net->arch;
+    vd_backend *be = net->be;
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        const vd_net_block *nb = &net->blocks[i];
+        vd_tensor in = T(net, nb->in, b->res_in, b->c_in), out = T(net, nb->stream, b->res_out, b->c_out);
+        if (b->kind == VD_BLOCK_H0) be->i->broadcast_fwd(be, W(net, b->h0), &out, false);
+        else if (b->kind == VD_BLOCK_DOWN) down_prior(net, b, nb, temps[nb->latent], &noise[nb->latent]);
+        else if (b->kind == VD_BLOCK_OUTPUT_CONV) conv(net, b->conv, &in, &out);
+    }
+}
+
+void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise, float *out) {
+    vd_backend *be = net->be;
+    const vd_arch *a = net->arch;
+    vd_tensor logits = T(net, net->logits, a->image_res, a->out_ch);
+    if (net->dataset_binarized) {
+        /* the 28x28 centre of the padded 32x32 canvas, as the reference */
+        int crop = 2, s = a->image_res - 2 * crop;
+        vd_tensor y = vd_tensor_make(out, net->batch, s, s, 1);
+        be->i->bernoulli_sample(be, &logits, noise, &y);
+    } else {
+        vd_tensor y = T(net, out, a->image_res, a->image_ch);
+        be->i->dmol_sample(be, &net->dmol, temperature, &logits, noise, &y);
+    }
+}

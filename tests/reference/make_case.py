@@ -29,7 +29,9 @@ KEYS_DOC = (
     "loss.total = loss.recon + loss.kl; loss.recon: nats/dim (Bernoulli: over the 28x28 crop); "
     "loss.kl = loss.beta * sum_b gamma.<b> * kl.<b>; kl.<b>: block KL summed over (V,H,W,batch) / (B*D), nats; "
     "kl_avg_bits.<b>: per-element mean KL in bits; gamma.<b>: KL-balancing weight (1 when off); "
-    "loss.nelbo_bits: reported NELBO (unit in nelbo_unit); all scalars are float64 shape [1]"
+    "loss.nelbo_bits: reported NELBO (unit in nelbo_unit); all scalars are float64 shape [1]; "
+    "gen.*: prior sampling at gen.temps (one per level) with noise gen.eps.<b>, its gen.logits, "
+    "and output sampling with uniforms gen.u into gen.images (see generation_tensors)"
 )
 
 
@@ -75,6 +77,34 @@ def run_case(hp, batch, seed, step, sharp):
     return model, u8, x, eps, logits, loss
 
 
+def generation_tensors(model, hp, batch, seed):
+    """Prior sampling at per-level temperatures ('linear', 0.7, 1.0) and output sampling, all
+    noise given: gen.eps.<b> (NHWC), gen.temps (one per level), gen.logits, gen.u (the
+    sampler's uniforms in the C layout: B*H*W*M Gumbel draws then B*H*W*C logistic draws,
+    or B*28*28 Bernoulli draws), gen.images (NHWC)."""
+    gen = torch.Generator().manual_seed(seed + 2)
+    n_levels = len(hp.model.down_strides)
+    temps = twin.level_temperatures(("linear", 0.7, 1.0), n_levels)
+    eps = [torch.randn(s, generator=gen) for s in model.latent_shapes(batch)]
+    with torch.no_grad():
+        logits, _ = model.top_down.sample_prior(batch, temps, eps)
+        if twin.is_binarized(hp):
+            u = torch.rand((batch, 1, 28, 28), generator=gen) * (1 - 2e-5) + 1e-5
+            images = twin.sample_bernoulli(logits, u=u)
+            u_flat = _nhwc(u).ravel()
+        else:
+            m, c, (b, _, h, w) = hp.model.num_output_mixtures, hp.data.channels, logits.shape
+            u_mix = torch.rand((b, m, h, w), generator=gen) * (1 - 2e-5) + 1e-5
+            u_log = torch.rand((b, c, h, w), generator=gen) * (1 - 2e-5) + 1e-5
+            images = twin.sample_mol(logits, hp, u_mix=u_mix, u_logistic=u_log, temperature=1.0)
+            u_flat = np.concatenate([_nhwc(u_mix).ravel(), _nhwc(u_log).ravel()])
+    out = {"gen.temps": np.array(temps, dtype=np.float32), "gen.logits": _nhwc(logits),
+           "gen.u": u_flat.astype(np.float32), "gen.images": _nhwc(images)}
+    for i, e in enumerate(eps):
+        out[f"gen.eps.{i}"] = _nhwc(e)
+    return out
+
+
 def case_tensors(model, u8, x, eps, logits, loss):
     def scalar(v):
         return np.array([float(v)], dtype=np.float64)
@@ -117,6 +147,7 @@ def main(argv=None):
     t0 = time.time()
     model, u8, x, eps, logits, loss = run_case(hp, args.batch, args.seed, args.step, args.sharp)
     tensors = case_tensors(model, u8, x, eps, logits, loss)
+    tensors.update(generation_tensors(model, hp, args.batch, args.seed))
     meta = {
         "format": FORMAT, "config": args.cfg, "config_name": os.path.basename(args.cfg),
         "config_text": open(args.cfg).read(),
