@@ -28,7 +28,7 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
-# libFuzzer targets for bounded time (FUZZ_SECONDS each).
+# libFuzzer targets for a bounded time: FUZZ_SECONDS in all, shared among the targets.
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	bash fuzz/run.sh $(FUZZ_SECONDS)

@@ -1,7 +1,5 @@
-/* Dataset file formats: small IDX (raw, gzip), CIFAR-10, .npz (stored, deflated), PNG and
- * JPEG files written here with zlib, libzip, libpng and TurboJPEG, read back pixel for pixel;
- * broken files must fail with messages naming the file (and offset); the real Fashion-MNIST
- * files when installed. */
+/* Format readers on small IDX, CIFAR-10, .npz, PNG and JPEG files written here, pixel for pixel;
+ * broken files fail naming the file (and offset); the real Fashion-MNIST files when installed. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <png.h>
@@ -53,7 +51,7 @@ static uint8_t *slurp(const char *path, size_t *len) {
                    (e).msg);                                                                  \
     } while (0)
 
-/* ---- IDX ------------------------------------------------------------------------------- */
+/* ---- IDX ------------------------------------------------------------------------------------ */
 
 static uint8_t idx_pixel(int i, int y, int x) { return (uint8_t)(i * 50 + y * 7 + x * 3); }
 
@@ -189,7 +187,8 @@ static void write_cifar(const char *path, int first, int n, size_t cut) {
         uint8_t *r = b + (size_t)i * 3073;
         r[0] = (uint8_t)(i % 10);
         for (int ch = 0; ch < 3; ch++)
-            for (int p = 0; p < 1024; p++) r[1 + ch * 1024 + p] = cifar_pixel(first + i, ch, p / 32, p % 32);
+            for (int p = 0; p < 1024; p++)
+                r[1 + ch * 1024 + p] = cifar_pixel(first + i, ch, p / 32, p % 32);
     }
     write_bytes(path, b, len - cut);
     free(b);
@@ -228,7 +227,9 @@ static void test_cifar(void) {
 
 /* ---- npz ------------------------------------------------------------------------------------ */
 
-static uint8_t npz_pixel(int i, int ch, int y, int x) { return (uint8_t)(i * 40 + ch * 90 + y * 11 + x); }
+static uint8_t npz_pixel(int i, int ch, int y, int x) {
+    return (uint8_t)(i * 40 + ch * 90 + y * 11 + x);
+}
 
 /* A .npy of n images of c x r x r in CHW order with the given header dict. */
 static uint8_t *make_npy(const char *dict, int n, int c, int r, size_t *len) {
@@ -409,7 +410,8 @@ static void check_png(const png_spec *sp) {
 }
 
 static void test_png(void) {
-    static const uint8_t grey8[] = {0, 100, 255, 7}, grey8_x[] = {0, 0, 0, 100, 100, 100, 255, 255, 255, 7, 7, 7};
+    static const uint8_t grey8[] = {0, 100, 255, 7};
+    static const uint8_t grey8_x[] = {0, 0, 0, 100, 100, 100, 255, 255, 255, 7, 7, 7};
     static const uint8_t rgb8[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 250, 251, 252};
     static const uint8_t rgba8[] = {1, 2, 3, 0, 4, 5, 6, 9, 7, 8, 9, 128, 250, 251, 252, 255};
     static const uint8_t ga8[] = {9, 0, 99, 50, 199, 100, 255, 255};
@@ -422,7 +424,8 @@ static void test_png(void) {
     static const uint8_t rgb16[] = {0x12, 0x34, 0xab, 0xcd, 0x00, 0xff, 1, 0, 2, 0, 3, 0,
                                     0xff, 0xff, 0x80, 0x00, 0x7f, 0xff, 0, 1, 0, 2, 0, 3};
     static const uint8_t rgb16_x[] = {0x12, 0xab, 0x00, 1, 2, 3, 0xff, 0x80, 0x7f, 0, 0, 0};
-    static const uint8_t ga16[] = {0x40, 0x01, 0, 0, 0x80, 0xff, 1, 1, 0, 0xff, 2, 2, 0xff, 0, 3, 3};
+    static const uint8_t ga16[] = {0x40, 0x01, 0,    0, 0x80, 0xff, 1, 1,
+                                   0,    0xff, 2,    2, 0xff, 0,    3, 3};
     static const uint8_t ga16_x[] = {0x40, 0x40, 0x40, 0x80, 0x80, 0x80, 0, 0, 0, 0xff, 0xff, 0xff};
     static const uint8_t bits1[] = {0x40, 0x80}; /* rows: 0 1 0 0 / 1 0 0 0 */
     static const uint8_t bits1_x[] = {0, 0, 0, 255, 255, 255, 255, 255, 255, 0, 0, 0};
@@ -498,13 +501,14 @@ static void test_jpeg(void) {
     CHECKF(s == VD_OK, "%s", e.msg);
     int same = 1;
     for (int i = 0; s == VD_OK && i < W * H; i++)
-        same &= rgb[3 * i] == rgb[3 * i + 1] && rgb[3 * i] == rgb[3 * i + 2] && abs(rgb[3 * i] - 77) <= 1;
+        same &= rgb[3 * i] == rgb[3 * i + 1] && rgb[3 * i] == rgb[3 * i + 2] &&
+                abs(rgb[3 * i] - 77) <= 1;
     CHECK(same);
     free(rgb);
     tjFree(jpg);
 }
 
-/* ---- broken images ---------------------------------------------------------------------------- */
+/* ---- broken images -------------------------------------------------------------------------- */
 
 static void image_fails(const char *name, vd_status code, const char *frag) {
     int h, w;
@@ -548,7 +552,7 @@ static void test_bad_images(void) {
     image_fails("dir.png", VD_ERR_IO, "not a regular file");
 }
 
-/* ---- folders ---------------------------------------------------------------------------------- */
+/* ---- folders -------------------------------------------------------------------------------- */
 
 static void copy_file(const char *from, const char *to) {
     size_t len;

@@ -1,11 +1,11 @@
-/* vd_resize_bilinear: bit-exact against Pillow's own Image.resize(BILINEAR) (cases written by
- * tests/reference/make_pil_resize_cases.py when Pillow is importable) and within 1 of a plain
- * double-precision version of the same filter (antialiased triangle, horizontal then vertical). */
+/* vd_resize_bilinear: bit-exact against Pillow itself (tests/reference/make_pil_resize_cases.py,
+ * when Pillow is importable) and within 1 of a plain double-precision version of the filter. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vd_test.h"

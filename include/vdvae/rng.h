@@ -34,6 +34,10 @@ enum {
     VD_SITE_LOADER_BINARIZE = 3, /* Bernoulli re-binarisation, one draw per pixel */
     VD_SITE_DATA_BINARIZE = 4,  /* one-off binarisation of binarized-MNIST val/test */
     VD_SITE_MODEL_FIRST = 256,  /* sites >= this belong to the model (latent noise, ...) */
+    VD_SITE_PARAM_INIT = 256,   /* initial weights; the "step" is the parameter's index */
+    VD_SITE_POSTERIOR = 1 << 16, /* + latent group: posterior samples of training steps */
+    VD_SITE_PRIOR = 2 << 16,    /* + latent group: prior samples of generation */
+    VD_SITE_OUTPUT = 3 << 16,   /* output-layer sampling (MoL, Bernoulli) */
 };
 
 static inline uint64_t vd_rng_stream(uint32_t step, uint32_t site) {

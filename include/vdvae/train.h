@@ -41,6 +41,25 @@ vd_status vd_rundir_open(vd_rundir *rd, const char *base_dir, const vd_hparams *
  * existed. */
 vd_status vd_rundir_delete(const char *base_dir, const char *name, bool *found, vd_err *err);
 
+/* ---- the training-step benchmark (vdvae bench) ---------------------------------------- */
+
+typedef struct vd_bench_opts {
+    int batch, steps, threads; /* threads <= 0: the OpenMP default */
+    const char *backend;       /* "cpu" or "cpu_ref" */
+} vd_bench_opts;
+
+typedef struct vd_bench_result {
+    double step_seconds;       /* median forward + loss + backward time */
+    double images_per_second;
+    double gflops;             /* training FLOPs (3x forward) per second */
+    double fwd_gflop_per_image;
+    double peak_rss_bytes;     /* of the whole process */
+    double arena_bytes;        /* the activation arena at this batch */
+    double loss;               /* the last step's loss, a sanity figure */
+} vd_bench_result;
+
+vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_result *r, vd_err *err);
+
 #ifdef __cplusplus
 }
 #endif

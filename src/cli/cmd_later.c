@@ -21,14 +21,3 @@ int vd_cmd_synth(int argc, char **argv) {
     }
     return vd_cli_not_built("synth", "inference");
 }
-
-int vd_cmd_bench(int argc, char **argv) {
-    if (wants_help(argc, argv)) {
-        printf("usage: vdvae bench CFG [--batch B] [--steps N]\n\n"
-               "Time forward+backward steps: seconds/step, images/s, GFLOP/s, peak RSS.\n"
-               "Status: not built yet (every call exits 2); bench/conv_rates measures the\n"
-               "convolution primitives today.\n");
-        return 0;
-    }
-    return vd_cli_not_built("bench", "the training-step benchmark");
-}

@@ -16,7 +16,7 @@ static const vd_command commands[] = {
     {"train", vd_cmd_train, "train a model from a .cfg (creates or resumes the run logs-<name>/)"},
     {"synth", vd_cmd_synth, "inference: reconstruction, generation, div_stats, encoding (not built yet)"},
     {"info", vd_cmd_info, "blocks, parameter count, FLOPs and memory plan of a .cfg"},
-    {"bench", vd_cmd_bench, "time a training step: images/s, GFLOP/s, peak memory (not built yet)"},
+    {"bench", vd_cmd_bench, "time training steps: seconds/step, images/s, GFLOP/s, peak memory"},
     {"reset", vd_cmd_reset, "delete a run's logs-<name>/ and checkpoints-<name>/"},
     {"data", vd_cmd_data, "download public datasets (verified) and pack any source into one file"},
 };

@@ -268,9 +268,10 @@ static vd_status celeba_image(const char *path, int res, uint8_t *dst, vd_err *e
         src = rgb, h = w = CELEBA_SIDE;
     }
     if (h == res && w == res) memcpy(dst, src, (size_t)res * res * 3);
-    else vd_resize_bilinear(src, h, w, 3, dst, res, res);
+    else st = vd_resize_bilinear(src, h, w, 3, dst, res, res);
     free(rgb);
-    return VD_OK;
+    if (st) vd_errorf(err, st, "%s: cannot resize a %dx%d image to %dx%d", path, w, h, res, res);
+    return st;
 }
 
 static vd_status load_celeba64(const char *dir, int res, vd_images *out, vd_err *err) {

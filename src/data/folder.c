@@ -1,6 +1,5 @@
-/* Image-folder datasets (celebA, FFHQ, custom): every non-hidden regular file of a directory,
- * in strcmp order of names (Python's sorted() on the same UTF-8 names), decoded to RGB and
- * resized to res x res with PIL's bilinear filter where the size differs. */
+/* Image folders (celebA, FFHQ, custom): the non-hidden regular files of a directory in strcmp
+ * order (Python's sorted()), decoded to RGB, resized to res x res where the size differs. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>

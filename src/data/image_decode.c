@@ -1,6 +1,5 @@
-/* PNG (libpng) and JPEG (libjpeg-turbo's TurboJPEG) decoding to 8-bit RGB with the results
- * of PIL's Image.open(f).convert("RGB"), which the reference's folder datasets use. The
- * format comes from the magic bytes, never the file name. */
+/* PNG (libpng) and JPEG (TurboJPEG) to 8-bit RGB as PIL's Image.open(f).convert("RGB") makes
+ * it, which the reference's folder datasets use; the format comes from the magic bytes. */
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -67,7 +66,8 @@ static vd_status png_decode_rows(png_structp png, png_infop info, png_ctx *c, co
                                  int *h, int *w, uint8_t **rgb, vd_err *err) {
     png_read_info(png, info);
     png_uint_32 pw = png_get_image_width(png, info), ph = png_get_image_height(png, info);
-    if ((uint64_t)pw * ph > (uint64_t)VD_IMAGE_MAX_PIXELS) return too_large(name, "PNG", pw, ph, err);
+    if ((uint64_t)pw * ph > (uint64_t)VD_IMAGE_MAX_PIXELS)
+        return too_large(name, "PNG", pw, ph, err);
     int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if ((type & PNG_COLOR_MASK_COLOR) == 0 && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -160,13 +160,14 @@ static vd_status jpeg_decode(const uint8_t *buf, size_t len, const char *name, i
     return VD_OK;
 }
 
-/* ---- entry points ----------------------------------------------------------------------------- */
+/* ---- entry points --------------------------------------------------------------------------- */
 
 vd_status vd_decode_image_rgb(const uint8_t *buf, size_t len, const char *name, int *h, int *w,
                               uint8_t **rgb, vd_err *err) {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     *rgb = NULL, *h = *w = 0;
-    if (len >= 8 && memcmp(buf, png_magic, 8) == 0) return png_decode(buf, len, name, h, w, rgb, err);
+    if (len >= 8 && memcmp(buf, png_magic, 8) == 0)
+        return png_decode(buf, len, name, h, w, rgb, err);
     if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
         return jpeg_decode(buf, len, name, h, w, rgb, err);
     uint8_t head[4] = {0};

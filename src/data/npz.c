@@ -1,6 +1,5 @@
-/* Downsampled-ImageNet .npz: a zip (stored or deflated, read with libzip) whose member
- * data.npy holds uint8 [N, C*H*W] images in CHW order; converted to NHWC. The .npy header is
- * a Python dict literal, parsed here (three known keys, nothing else accepted). */
+/* Downsampled-ImageNet .npz: member data.npy (uint8 [N, C*H*W], CHW) of a stored or deflated
+ * zip, read with libzip; the .npy header dict is parsed here, strictly. Output is NHWC. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -120,7 +119,7 @@ static vd_status parse_dict(cursor *c, npy_header *h, vd_err *err) {
     return VD_OK;
 }
 
-/* ---- the data.npy member ----------------------------------------------------------------- */
+/* ---- the data.npy member -------------------------------------------------------------------- */
 
 typedef struct member {
     zip_file_t *f;

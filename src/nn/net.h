@@ -87,7 +87,9 @@ void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise);
  * Bernoulli into out [B, 28, 28, 1] for binarized MNIST. */
 void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise, float *out);
 
-/* Parameters drawn as MODEL.md section 3 prescribes, from Philox under seed. */
+/* Parameters drawn as MODEL.md section 3 prescribes, from Philox under seed: into a host
+ * buffer of arch->total_floats, or into the net's parameters. */
+void vd_arch_init_params(const vd_arch *a, uint64_t seed, float *host);
 vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);
 
 /* Conv of an arch conv on views x -> y, with the net's parameters. */

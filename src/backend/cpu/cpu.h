@@ -9,9 +9,11 @@
 /* Below this much work a parallel region costs more than it saves. */
 #define CPU_MIN_PARALLEL 16384
 
+/* OpenMP pragmas are macro-expanded, so the threshold may be named inside one. */
 #define CPU_PRAGMA(x) _Pragma(#x)
 #ifdef _OPENMP
-#define CPU_PARALLEL_FOR(work) CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= 16384))
+#define CPU_PARALLEL_FOR(work)                                                                     \
+    CPU_PRAGMA(omp parallel for schedule(static) if ((work) >= CPU_MIN_PARALLEL))
 #else
 #define CPU_PARALLEL_FOR(work)
 #endif
@@ -19,7 +21,8 @@
 /* The hot float loops are compiled for AVX-512 and AVX2 as well as the baseline and picked at
  * load time (GCC function multiversioning), so one binary runs anywhere and fast here. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define CPU_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define CPU_SIMD_CLONES                                                                            \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CPU_SIMD_CLONES
 #endif

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in one go, on this machine, with the thread count of a user's
+# laptop (2). Prints what bench/*.md record; it asserts nothing (speed is not a test).
+set -u
+build=${1:-build}
+threads=${VD_BENCH_THREADS:-2}
+egs=../shared/egs
+export OMP_NUM_THREADS=$threads
+echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $threads threads"
+echo "== convolution primitives (bench/CONV_RATES.md)"
+"$build/bench/conv_rates" || true
+echo "== data loader (bench/LOADER.md)"
+"$build/bench/loader_bench" --threads 2 --seconds 3 || true
+echo "== training steps (bench/STEP.md)"
+if [ -d "$egs" ]; then
+  "$build/vdvae" bench "$egs/binarized_mnist_baseline.cfg" --batch 32 --steps 3 --threads "$threads" || true
+  "$build/vdvae" bench "$egs/cifar10_baseline.cfg" --batch 8 --steps 3 --threads "$threads" || true
+else
+  echo "($egs absent: the reference configs are not here)"
+fi
+"$build/vdvae" bench egs/fashion_mnist.cfg --steps 5 --threads "$threads" || true
