@@ -5,8 +5,9 @@ find_package(dnnl 3 CONFIG QUIET PATHS "${VD_ONEDNN_PREFIX}" NO_DEFAULT_PATH)
 if(dnnl_FOUND)
   set(VD_ONEDNN_FROM "${VD_ONEDNN_PREFIX} (project-local)")
   # The build tree's RPATH already names the prefix; installed binaries need it too, since
-  # libdnnl.so.3 lives outside the loader's search path.
-  set(CMAKE_INSTALL_RPATH_USE_LINK_PATH ON)
+  # libdnnl.so.3 stays there, outside the loader's search path (and inside the source tree,
+  # which CMAKE_INSTALL_RPATH_USE_LINK_PATH skips).
+  list(APPEND CMAKE_INSTALL_RPATH "${VD_ONEDNN_PREFIX}/lib")
 else()
   find_package(dnnl 3 CONFIG QUIET)
   set(VD_ONEDNN_FROM "${dnnl_DIR} (system)")

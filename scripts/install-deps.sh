@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything vdvae needs to build and test: the Debian packages (only missing ones) and
-# oneDNN >= 3 (a system copy when one exists, else Intel's PyPI wheels unpacked into third_party/onednn).
+# Installs everything vdvae needs to build and test: the Debian packages (only the missing ones)
+# and oneDNN >= 3 (a system copy when one exists, else Intel's PyPI wheels in third_party/onednn).
 # Idempotent: a second run installs nothing. CUDA and MPI are optional and only detected.
 set -euo pipefail
 
@@ -13,7 +13,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   python3 python3-pip
   zlib1g-dev libpng-dev libturbojpeg0-dev libzip-dev libcjson-dev libcurl4-openssl-dev
+  libssl-dev libarchive-dev
   clang libclang-rt-dev libomp-dev
+  # tests: the PyTorch twin of the model, numpy/Pillow cross-checks, and the demo's data
+  python3-torch python3-numpy python3-pil
+  dataset-fashion-mnist
 )
 MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
 
