@@ -662,6 +662,115 @@ static void test_errors(void) {
     buf_free(&b);
 }
 
+/* ---- optimisation: the optimizer update, EMA and scaling over flat buffers ---- */
+
+#define TOL_OPTIM 1e-5
+
+typedef struct optim_bufs {
+    buf p, g, m, v;
+} optim_bufs;
+
+/* Moments as a run in progress would have them: v > 0 (Adamax divides by it). */
+static optim_bufs optim_bufs_new(int n) {
+    optim_bufs b = {buf_rand_new(1, 1, 1, n, 0, -1, 1), buf_rand_new(1, 1, 1, n, 0, -2, 2),
+                    buf_rand_new(1, 1, 1, n, 0, -0.2, 0.2), buf_rand_new(1, 1, 1, n, 0, 1e-3, 1)};
+    *el(&b.g, 0) = 0; /* |g| + eps alone decides the Adamax max */
+    return b;
+}
+static optim_bufs optim_bufs_clone(const optim_bufs *b) {
+    return (optim_bufs){buf_clone(&b->p), buf_clone(&b->g), buf_clone(&b->m), buf_clone(&b->v)};
+}
+static void optim_bufs_free(optim_bufs *b) {
+    buf_free(&b->p), buf_free(&b->g), buf_free(&b->m), buf_free(&b->v);
+}
+static void optim_run(vd_backend *be, const vd_optim_step *o, optim_bufs *b, size_t n) {
+    be->i->optim_update(be, o, b->p.t.data, b->g.t.data, b->m.t.data, b->v.t.data, n);
+}
+
+static void optim_case_run(int kind, int64_t t, double wd, int n, bool nan_grad) {
+    static const char *names[] = {"adamax", "adam", "radam"};
+    char what[96];
+    snprintf(what, sizeof what, "optim_update %s t=%lld wd=%g n=%d%s", names[kind], (long long)t,
+             wd, n, nan_grad ? " nan" : "");
+    optim_bufs want = optim_bufs_new(n > 0 ? n : 1);
+    if (nan_grad && n > 3) *el(&want.g, 3) = NAN;
+    optim_bufs got = optim_bufs_clone(&want);
+    vd_optim_step o = {kind, 2e-3, 0.9, 0.999, 1e-8, wd, t};
+    optim_run(ref, &o, &want, (size_t)n);
+    optim_run(fast, &o, &got, (size_t)n);
+    expect_close(what, &got.p, &want.p, TOL_OPTIM);
+    expect_close(what, &got.m, &want.m, TOL_OPTIM);
+    expect_close(what, &got.v, &want.v, TOL_OPTIM);
+    CHECKF(memcmp(got.g.mem, want.g.mem, want.g.len * sizeof(float)) == 0, "%s: g changed", what);
+    if (nan_grad && n > 3) CHECKF(isnan(*el(&got.p, 3)), "%s: a NaN gradient vanished", what);
+    optim_bufs_free(&want), optim_bufs_free(&got);
+}
+
+static void test_optim(void) {
+    static const int sizes[] = {0, 1, 1000, 100003};
+    static const int64_t steps[] = {1, 2, 5, 6, 7, 1000};
+    for (int kind = VD_OPT_ADAMAX; kind <= VD_OPT_RADAM; kind++)
+        for (size_t s = 0; s < sizeof steps / sizeof *steps; s++)
+            for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+                optim_case_run(kind, steps[s], s % 2 ? 1e-2 : 0, sizes[i], false);
+    optim_case_run(VD_OPT_ADAMAX, 3, 1e-2, 1000, true);
+    optim_case_run(VD_OPT_ADAM, 3, 0, 1000, true);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        int n = sizes[i] > 0 ? sizes[i] : 1;
+        buf p = buf_rand_new(1, 1, 1, n, 0, -1, 1), e0 = buf_rand_new(1, 1, 1, n, 0, -1, 1);
+        buf e1 = buf_clone(&e0), x0 = buf_clone(&p), x1 = buf_clone(&p);
+        ref->i->ema_update(ref, 0.9999, p.t.data, e0.t.data, (size_t)sizes[i]);
+        fast->i->ema_update(fast, 0.9999, p.t.data, e1.t.data, (size_t)sizes[i]);
+        expect_close("ema_update", &e1, &e0, TOL_ELEM);
+        ref->i->scale(ref, 0.37f, x0.t.data, (size_t)sizes[i]);
+        fast->i->scale(fast, 0.37f, x1.t.data, (size_t)sizes[i]);
+        expect_same("scale", &x1, &x0);
+        buf_free(&p), buf_free(&e0), buf_free(&e1), buf_free(&x0), buf_free(&x1);
+    }
+}
+
+/* The update is elementwise, so 1 and 2 threads must give the same bits. */
+static void optim_at(int threads, optim_bufs *b) {
+    vd_backend *be = NULL;
+    vd_err err = {0};
+    CHECKF(vd_backend_create_cpu(&be, threads, &err) == VD_OK, "%s", err.msg);
+    if (!be) return;
+    for (int kind = VD_OPT_ADAMAX; kind <= VD_OPT_RADAM; kind++) {
+        vd_optim_step o = {kind, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 7};
+        optim_run(be, &o, b, (size_t)numel(&b->p));
+    }
+    be->i->ema_update(be, 0.999, b->g.t.data, b->m.t.data, (size_t)numel(&b->p));
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "optim at %d threads: %s", threads, err.msg);
+    vd_backend_destroy(be);
+}
+
+static void test_optim_threads(void) {
+    optim_bufs one = optim_bufs_new(300001), two = optim_bufs_clone(&one);
+    optim_at(1, &one);
+    optim_at(2, &two);
+    bool same = memcmp(one.p.mem, two.p.mem, one.p.len * sizeof(float)) == 0 &&
+                memcmp(one.m.mem, two.m.mem, one.m.len * sizeof(float)) == 0 &&
+                memcmp(one.v.mem, two.v.mem, one.v.len * sizeof(float)) == 0;
+    CHECKF(same, "optim_update/ema_update differ between 1 and 2 threads");
+    optim_bufs_free(&one), optim_bufs_free(&two);
+    /* an unknown optimizer and a 0-based step count are refused, by both backends */
+    float x[4] = {0};
+    vd_backend *bes[2] = {fresh(), NULL};
+    vd_err err = {0};
+    CHECK(vd_backend_create_cpu_ref(&bes[1], &err) == VD_OK);
+    for (int b = 0; b < 2 && bes[b]; b++) {
+        bes[b]->i->optim_update(bes[b], &(vd_optim_step){7, 1e-3, 0.9, 0.999, 1e-8, 0, 1}, x, x,
+                                x, x, 1);
+        expect_invalid(bes[b], "optim_update");
+        vd_backend_destroy(bes[b]);
+    }
+    bes[0] = fresh();
+    bes[0]->i->optim_update(bes[0], &(vd_optim_step){VD_OPT_ADAM, 1e-3, 0.9, 0.999, 1e-8, 0, 0},
+                            x, x + 1, x + 2, x + 3, 1);
+    expect_invalid(bes[0], "optim_update");
+    vd_backend_destroy(bes[0]);
+}
+
 int main(void) {
     vd_err err = {0};
     vd_status st = vd_backend_create_cpu(&fast, 2, &err);
@@ -676,9 +785,11 @@ int main(void) {
     test_latents();
     test_outputs();
     test_sum_squares();
+    test_optim();
     vd_backend_destroy(fast);
     vd_backend_destroy(ref);
     test_thread_independence();
+    test_optim_threads();
     test_errors();
     return vd_test_result("test_backend_ops");
 }

@@ -38,6 +38,8 @@ enum {
     VD_SITE_POSTERIOR = 1 << 16, /* + latent group: posterior samples of training steps */
     VD_SITE_PRIOR = 2 << 16,    /* + latent group: prior samples of generation */
     VD_SITE_OUTPUT = 3 << 16,   /* output-layer sampling (MoL, Bernoulli) */
+    VD_SITE_EVAL = 4 << 16,     /* + latent group: posterior samples of evaluation batches */
+    VD_SITE_EVAL_OUTPUT = 5 << 16, /* output sampling of evaluation batches */
 };
 
 static inline uint64_t vd_rng_stream(uint32_t step, uint32_t site) {

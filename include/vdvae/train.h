@@ -41,6 +41,39 @@ vd_status vd_rundir_open(vd_rundir *rd, const char *base_dir, const vd_hparams *
  * existed. */
 vd_status vd_rundir_delete(const char *base_dir, const char *name, bool *found, vd_err *err);
 
+typedef enum vd_split_kind { VD_EVAL_VAL = 1, VD_EVAL_TEST = 2 } vd_split_kind;
+
+/* ---- training (vdvae train) -------------------------------------------------------------- */
+
+typedef struct vd_train_opts {
+    const char *backend;   /* "cpu" (default) or "cpu_ref" */
+    int threads;           /* <= 0: the OpenMP default */
+    int64_t max_steps;     /* stop after this many steps in this invocation (0: no limit) */
+    double max_seconds;    /* stop after this much training time (0: no limit) */
+    int64_t log_every;     /* plain progress line interval when stdout is not a terminal */
+    bool quiet;            /* no progress output */
+} vd_train_opts;
+
+/* Train the run rd (opened by vd_rundir_open) until train.total_train_steps, a limit of
+ * opts, or SIGINT/SIGTERM; resumes from the newest complete checkpoint of the run. Always
+ * ends with a checkpoint of the last step. *stopped_early says a limit or signal ended it. */
+vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
+                       bool *stopped_early, vd_err *err);
+
+/* ---- evaluation of a trained run (vdvae eval) -------------------------------------------- */
+
+typedef struct vd_eval_result {
+    double nelbo, recon, kl, ssim; /* bits/dim (nats per image for binarized MNIST); SSIM */
+    int images;
+    int64_t step;                  /* of the checkpoint evaluated */
+} vd_eval_result;
+
+/* NELBO of the newest checkpoint of run rd on a whole split (EMA weights unless no_ema),
+ * plus a grid of prior samples (temperature 1) written to png_path when not NULL. */
+vd_status vd_train_evaluate(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
+                            vd_split_kind split, bool no_ema, const char *png_path,
+                            vd_eval_result *out, vd_err *err);
+
 /* ---- the training-step benchmark (vdvae bench) ---------------------------------------- */
 
 typedef struct vd_bench_opts {

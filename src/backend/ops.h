@@ -81,6 +81,28 @@ typedef struct vd_dmol {
     float beta, min_logscale;
 } vd_dmol;
 
+/* One optimizer update (optax semantics, as the reference's JAX trainer chains them:
+ * scale_by_<kind>, then add_decayed_weights, then scale by -lr). Per element, with m and v
+ * the first and second (Adamax: infinity-norm) moments, t >= 1 and bc_k = 1 - beta_k^t:
+ *   m = b1 m + (1 - b1) g
+ *   Adamax: v = max(b2 v, |g| + eps)               u = (m / bc1) / v
+ *   Adam:   v = b2 v + (1 - b2) g^2                u = (m / bc1) / (sqrt(v / bc2) + eps)
+ *   RAdam:  v as Adam; rho_inf = 2 / (1 - b2) - 1, rho = rho_inf - 2 t b2^t / bc2;
+ *           rho >= 5: u = r (m / bc1) / (sqrt(v / bc2) + eps),
+ *                     r = sqrt((rho - 4)(rho - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho));
+ *           else      u = m / bc1
+ *   u += weight_decay * p;  p -= lr * u
+ * eps is added outside the square root (optax's eps_root is 0) and, for Adamax, to |g|
+ * before the max, so v never reaches 0. NaN in g or v propagates (the max keeps a NaN, as
+ * jnp.maximum does). Scalars are double so that every backend rounds the per-step
+ * coefficients (1 - b1, bias corrections, r) once from exact values, as optax does from
+ * Python floats. weight_decay is 0 for tensors without decoupled weight decay. */
+typedef struct vd_optim_step {
+    int kind;            /* vd_opt_type: VD_OPT_ADAMAX, VD_OPT_ADAM, VD_OPT_RADAM */
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t t;           /* 1-based count of this update (skipped steps do not count) */
+} vd_optim_step;
+
 typedef struct vd_backend_i {
     const char *name;
     void (*destroy)(vd_backend *be);
@@ -183,6 +205,16 @@ typedef struct vd_backend_i {
 
     /* *out (device float) = sum of squares of n floats (gradient norms) */
     void (*sum_squares)(vd_backend *be, const float *x, size_t n, float *out);
+
+    /* ---- optimisation over flat buffers of n floats (elementwise: any thread count gives
+     * the same bits). p, g, m, v (and p, ema) must not overlap. */
+    /* the update of vd_optim_step on p with gradient g and moments m, v (all updated) */
+    void (*optim_update)(vd_backend *be, const vd_optim_step *o, float *p, const float *g,
+                         float *m, float *v, size_t n);
+    /* ema = decay ema + (1 - decay) p, both coefficients rounded from the double decay */
+    void (*ema_update)(vd_backend *be, double decay, const float *p, float *ema, size_t n);
+    /* x *= a (gradient clipping) */
+    void (*scale)(vd_backend *be, float a, float *x, size_t n);
 } vd_backend_i;
 
 struct vd_backend {

@@ -1,5 +1,4 @@
-/* vdvae train: opens (or resumes) the run directory of a config; the training loop itself
- * arrives with the training module. */
+/* vdvae train: opens (or resumes) the run directory of a config and trains it. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,30 +10,47 @@
 #include "vdvae/train.h"
 
 static void train_help(void) {
-    printf("usage: vdvae train CFG [--set section.key=value]... [--dir DIR]\n\n"
+    printf("usage: vdvae train CFG [--set section.key=value]... [--dir DIR] [--steps N] [--time S]\n"
+           "                      [--threads T] [--backend cpu|cpu_ref] [--log-every N] [--quiet]\n\n"
            "Train the model CFG describes. The run is named by [run] name: the first run saves\n"
            "the effective config as DIR/logs-<name>/hparams-<name>.cfg; later runs of that name\n"
-           "use the saved file (listing the keys where CFG differs) and resume.\n\n"
+           "use the saved file (listing the keys where CFG differs) and resume from the newest\n"
+           "complete checkpoint in DIR/checkpoints-<name>/. Logs: TensorBoard event files in\n"
+           "logs-<name>/train and logs-<name>/val, logs-<name>/metrics.jsonl, sample grids.\n"
+           "Ctrl-C (SIGINT) or SIGTERM: the step finishes, a checkpoint is written, exit 0.\n\n"
            "  --set section.key=value  override one key (same syntax as the .cfg; repeatable)\n"
            "  --dir DIR                where logs-<name>/ and checkpoints-<name>/ live (default .)\n"
-           "  -h, --help               this help\n\n"
-           "Status: the run directory works; the training loop is not built yet (exit 2).\n");
+           "  --steps N                stop after N steps of this invocation (then checkpoint)\n"
+           "  --time S                 stop after S seconds of training (then checkpoint)\n"
+           "  --threads T              OpenMP threads (default: all cores)\n"
+           "  --backend K              cpu (default) or cpu_ref\n"
+           "  --log-every N            progress line interval when not on a terminal (default 50)\n"
+           "  --quiet                  no progress output\n"
+           "  -h, --help               this help\n");
 }
 
-static int report_run(const vd_rundir *rd, const char *differ) {
+static void report_run(const vd_rundir *rd, const char *differ) {
     if (!rd->resumed) {
         printf("new run: saved config to %s\n", rd->hparams_path);
-        return 0;
+        return;
     }
     printf("existing run: using its saved config %s\n", rd->hparams_path);
     if (differ[0])
         printf("note: the given config differs from the saved one in: %s\n"
                "      (the saved values are used; edit the saved file or 'vdvae reset' the run)\n",
                differ);
+}
+
+static int parse_num(const char *s, const char *what, double lo, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end || !(v >= lo) || v > 1e15)
+        return vd_cli_usage_error("train", "%s must be a number >= %g, got '%s'", what, lo, s);
+    *out = v;
     return 0;
 }
 
-static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets) {
+static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets, const vd_train_opts *o) {
     vd_err err = {0};
     vd_hparams *given = malloc(sizeof *given), *eff = malloc(sizeof *eff);
     char *differ = malloc(8192);
@@ -47,8 +63,9 @@ static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets) 
                vd_rundir_open(&rd, dir, given, sets->items, sets->n, eff, differ, 8192, &err)) {
         rc = vd_cli_fail("train", &err);
     } else {
-        report_run(&rd, differ);
-        rc = vd_cli_not_built("train", "the training loop");
+        bool early = false;
+        if (!o->quiet) report_run(&rd, differ);
+        if (vd_train_run(eff, &rd, o, &early, &err)) rc = vd_cli_fail("train", &err);
     }
     free(given), free(eff), free(differ);
     return rc;
@@ -57,17 +74,28 @@ static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets) 
 int vd_cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
         {"set", required_argument, 0, 's'}, {"dir", required_argument, 0, 'd'},
+        {"steps", required_argument, 0, 'n'}, {"time", required_argument, 0, 'T'},
+        {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
+        {"log-every", required_argument, 0, 'l'}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     vd_cli_sets sets = {0};
+    vd_train_opts o = {.backend = "cpu", .log_every = 50};
     const char *dir = ".";
+    double v = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         if (c == 's' && vd_cli_add_set(&sets, "train", optarg)) return 2;
         else if (c == 'd') dir = optarg;
+        else if (c == 'n') { if (parse_num(optarg, "--steps", 1, &v)) return 2; o.max_steps = (int64_t)v; }
+        else if (c == 'T') { if (parse_num(optarg, "--time", 0, &v)) return 2; o.max_seconds = v; }
+        else if (c == 't') { if (parse_num(optarg, "--threads", 0, &v)) return 2; o.threads = (int)v; }
+        else if (c == 'l') { if (parse_num(optarg, "--log-every", 1, &v)) return 2; o.log_every = (int64_t)v; }
+        else if (c == 'k') o.backend = optarg;
+        else if (c == 'q') o.quiet = true;
         else if (c == 'h') return train_help(), 0;
         else if (c == '?') return vd_cli_usage_error("train", "bad option");
     }
     if (argc - optind != 1) return vd_cli_usage_error("train", "expected one CFG file");
-    return run_train(argv[optind], dir, &sets);
+    return run_train(argv[optind], dir, &sets, &o);
 }

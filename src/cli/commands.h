@@ -4,6 +4,7 @@
 #define VD_CLI_COMMANDS_H
 
 int vd_cmd_train(int argc, char **argv);
+int vd_cmd_eval(int argc, char **argv);
 int vd_cmd_synth(int argc, char **argv);
 int vd_cmd_info(int argc, char **argv);
 int vd_cmd_bench(int argc, char **argv);

@@ -4,8 +4,6 @@
 
 #include "cli/commands.h"
 
-#define VD_VERSION "0.1.0"
-
 typedef struct vd_command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -14,6 +12,7 @@ typedef struct vd_command {
 
 static const vd_command commands[] = {
     {"train", vd_cmd_train, "train a model from a .cfg (creates or resumes the run logs-<name>/)"},
+    {"eval", vd_cmd_eval, "NELBO of a trained run on its test split, and a grid of samples"},
     {"synth", vd_cmd_synth, "inference: reconstruction, generation, div_stats, encoding (not built yet)"},
     {"info", vd_cmd_info, "blocks, parameter count, FLOPs and memory plan of a .cfg"},
     {"bench", vd_cmd_bench, "time training steps: seconds/step, images/s, GFLOP/s, peak memory"},

@@ -51,6 +51,22 @@ static vd_status make_dir(const char *path, vd_err *err) {
     return vd_errorf(err, VD_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
 }
 
+/* mkdir -p: every missing component of path. */
+static vd_status make_dirs(const char *path, vd_err *err) {
+    char buf[VD_PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return vd_errorf(err, VD_ERR_INVALID, "path too long: %s", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = 0;
+        vd_status st = make_dir(buf, err);
+        buf[i] = '/';
+        if (st) return st;
+    }
+    return make_dir(buf, err);
+}
+
 static vd_status open_existing(vd_rundir *rd, const vd_hparams *given, const char *const *overrides,
                                int n_overrides, vd_hparams *effective, char *differ, size_t cap,
                                vd_err *err) {
@@ -77,7 +93,7 @@ vd_status vd_rundir_open(vd_rundir *rd, const char *base_dir, const vd_hparams *
         rd->resumed = true;
         return open_existing(rd, given, overrides, n_overrides, effective, differ, differ_cap, err);
     }
-    if ((st = make_dir(rd->logs_dir, err))) return st;
+    if ((st = make_dirs(rd->logs_dir, err))) return st;
     memcpy(effective, given, sizeof *effective);
     return vd_hparams_save(given, rd->hparams_path, err);
 }

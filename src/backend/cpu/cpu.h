@@ -138,4 +138,10 @@ void vd_cpu_sum_squares(vd_backend *be, const float *x, size_t n, float *out);
 /* db[o] += sum over pixels of dy[., o] (the bias gradient of a convolution done as a GEMM) */
 void vd_cpu_channel_sums_add(vd_backend *be, const vd_tensor *dy, float *db);
 
+/* cpu_optim.c */
+void vd_cpu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const float *g,
+                         float *m, float *v, size_t n);
+void vd_cpu_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
+void vd_cpu_scale(vd_backend *be, float a, float *x, size_t n);
+
 #endif

@@ -115,6 +115,9 @@ static const vd_backend_i cpu_table = {
     .bernoulli_bwd = vd_cpu_bernoulli_bwd,
     .bernoulli_sample = vd_cpu_bernoulli_sample,
     .sum_squares = vd_cpu_sum_squares,
+    .optim_update = vd_cpu_optim_update,
+    .ema_update = vd_cpu_ema_update,
+    .scale = vd_cpu_scale,
 };
 
 /* threads > 0 sets the OpenMP thread count (process-wide: oneDNN's primitives read it too);

@@ -112,4 +112,10 @@ void vd_ref_bernoulli_sample(vd_backend *be, const vd_tensor *logits, const vd_n
 /* ref_reduce.c */
 void vd_ref_sum_squares(vd_backend *be, const float *x, size_t n, float *out);
 
+/* ref_optim.c */
+void vd_ref_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const float *g,
+                         float *m, float *v, size_t n);
+void vd_ref_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
+void vd_ref_scale(vd_backend *be, float a, float *x, size_t n);
+
 #endif

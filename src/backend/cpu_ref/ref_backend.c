@@ -81,6 +81,9 @@ static const vd_backend_i ref_table = {
     .bernoulli_bwd = vd_ref_bernoulli_bwd,
     .bernoulli_sample = vd_ref_bernoulli_sample,
     .sum_squares = vd_ref_sum_squares,
+    .optim_update = vd_ref_optim_update,
+    .ema_update = vd_ref_ema_update,
+    .scale = vd_ref_scale,
 };
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err) {

@@ -1,0 +1,276 @@
+/* vd_train_run: set up the model, data and logs of a run, resume it from its newest
+ * complete checkpoint, and step until the end, a limit or a signal; a checkpoint is written
+ * at every evaluation interval and always at the end. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "train/trainer.h"
+#include "vdvae/checkpoint.h"
+#include "vdvae/optim.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static vd_status make_backend(vd_trainer *tr, vd_err *err) {
+    const char *name = tr->opts->backend ? tr->opts->backend : "cpu";
+    if (!strcmp(name, "cpu")) return vd_backend_create_cpu(&tr->be, tr->opts->threads, err);
+    if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(&tr->be, err);
+    return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
+}
+
+static vd_status setup_model(vd_trainer *tr, vd_err *err) {
+    const vd_hparams *hp = tr->hp;
+    vd_status st = vd_optim_check(hp, err);
+    if (!st) st = vd_arch_build(&tr->arch, hp, err);
+    if (!st) st = make_backend(tr, err);
+    if (st) return st;
+    vd_net_opts no;
+    vd_net_opts_from_hparams(&no, hp, hp->train.batch_size);
+    if ((st = vd_net_create(&tr->net, &tr->arch, tr->be, &no, err))) return st;
+    if ((st = vd_loss_init(&tr->loss, tr->arch.n_td, err))) return st;
+    const vd_arch *a = &tr->arch;
+    size_t pbytes = (size_t)a->total_floats * sizeof(float);
+    int64_t img = (int64_t)no.batch * a->image_res * a->image_res * a->image_ch;
+    int64_t host = a->total_floats > 2 * img ? a->total_floats : 2 * img;
+    tr->ema = tr->be->i->alloc(tr->be, pbytes);
+    tr->m = tr->be->i->alloc(tr->be, pbytes);
+    tr->u = tr->be->i->alloc(tr->be, pbytes);
+    tr->samples = tr->be->i->alloc(tr->be, (size_t)img * sizeof(float));
+    tr->dsum = tr->be->i->alloc(tr->be, sizeof(float));
+    tr->host = malloc((size_t)host * sizeof(float));
+    tr->batch = malloc((size_t)img * sizeof(float));
+    tr->sums = malloc((size_t)(1 + a->n_td) * sizeof(float));
+    tr->noise = calloc((size_t)a->n_td, sizeof *tr->noise);
+    if (!tr->ema || !tr->m || !tr->u || !tr->samples || !tr->dsum || !tr->host || !tr->batch || !tr->sums || !tr->noise)
+        return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the optimizer state of %lld parameters",
+                         (long long)a->total_floats);
+    return VD_OK;
+}
+
+static vd_status setup_eval_data(vd_trainer *tr, vd_split split, vd_err *err) {
+    vd_loader_opts o = vd_loader_opts_for(tr->hp, split, tr->net.batch);
+    o.shuffle = false;
+    vd_status st = vd_dataset_load(tr->hp, split, &tr->val_images, err);
+    if (!st) st = vd_loader_create(&tr->val_loader, &tr->val_images, &o, err);
+    return st;
+}
+
+static vd_status setup_data(vd_trainer *tr, vd_err *err) {
+    const vd_hparams *hp = tr->hp;
+    int b = tr->net.batch;
+    vd_status st = vd_dataset_load(hp, VD_SPLIT_TRAIN, &tr->train_images, err);
+    if (!st) st = vd_dataset_load(hp, VD_SPLIT_VAL, &tr->val_images, err);
+    vd_loader_opts to = vd_loader_opts_for(hp, VD_SPLIT_TRAIN, b), vo = vd_loader_opts_for(hp, VD_SPLIT_VAL, b);
+    if (!st) st = vd_loader_create(&tr->train_loader, &tr->train_images, &to, err);
+    if (!st) st = vd_loader_create(&tr->val_loader, &tr->val_images, &vo, err);
+    return st;
+}
+
+static vd_status setup_logs(vd_trainer *tr, vd_err *err) {
+    char path[VD_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/train", tr->rd->logs_dir);
+    vd_status st = vd_tb_open(&tr->tb_train, path, err);
+    snprintf(path, sizeof path, "%s/val", tr->rd->logs_dir);
+    if (!st) st = vd_tb_open(&tr->tb_val, path, err);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", tr->rd->logs_dir);
+    if (!st) st = vd_metrics_open(&tr->metrics, path, err);
+    return st;
+}
+
+/* Fresh weights (MODEL.md section 3), EMA = weights, zero moments; or the newest complete
+ * checkpoint of the run. */
+static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
+    const vd_arch *a = &tr->arch;
+    vd_backend *be = tr->be;
+    size_t pbytes = (size_t)a->total_floats * sizeof(float);
+    char path[VD_PATH_MAX + 64];
+    bool found = false;
+    vd_status st = vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, err);
+    if (st) return st;
+    if (!found) {
+        if ((st = vd_net_init_params(&tr->net, (uint64_t)tr->hp->run.seed, err))) return st;
+        vd_tensor mt = {tr->m, 1, 1, 1, (int)a->total_floats, a->total_floats};
+        vd_tensor ut = {tr->u, 1, 1, 1, (int)a->total_floats, a->total_floats};
+        be->i->fill(be, &mt, 0.f);
+        be->i->fill(be, &ut, 0.f);
+        be->i->copy(be, &(vd_tensor){tr->net.params, 1, 1, 1, (int)a->total_floats, a->total_floats},
+                    &(vd_tensor){tr->ema, 1, 1, 1, (int)a->total_floats, a->total_floats});
+        return vd_backend_check(be, err);
+    }
+    float *p = malloc(pbytes), *e = malloc(pbytes), *m = malloc(pbytes), *u = malloc(pbytes);
+    vd_ckpt_state s;
+    if (!p || !e || !m || !u) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory reading %s", path);
+    if (!st) st = vd_ckpt_load(path, tr->hp, a, p, e, m, u, &s, err);
+    if (!st) {
+        be->i->upload(be, tr->net.params, p, pbytes);
+        be->i->upload(be, tr->ema, e, pbytes);
+        be->i->upload(be, tr->m, m, pbytes);
+        be->i->upload(be, tr->u, u, pbytes);
+        tr->step = s.step;
+        tr->skips = s.skips;
+        st = vd_loader_seek(tr->train_loader, (vd_loader_pos){s.loader_epoch, s.loader_batch}, err);
+        if (!tr->opts->quiet && !st) printf("resuming from %s (step %lld)\n", path, (long long)s.step);
+    }
+    free(p), free(e), free(m), free(u);
+    return st ? st : vd_backend_check(be, err);
+}
+
+vd_status vd_trainer_save(vd_trainer *tr, vd_err *err) {
+    const vd_arch *a = &tr->arch;
+    size_t pbytes = (size_t)a->total_floats * sizeof(float);
+    float *p = malloc(pbytes), *e = malloc(pbytes), *m = malloc(pbytes), *u = malloc(pbytes);
+    vd_status st = VD_OK;
+    if (!p || !e || !m || !u) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory writing a checkpoint");
+    if (!st) {
+        tr->be->i->download(tr->be, p, tr->net.params, pbytes);
+        tr->be->i->download(tr->be, e, tr->ema, pbytes);
+        tr->be->i->download(tr->be, m, tr->m, pbytes);
+        tr->be->i->download(tr->be, u, tr->u, pbytes);
+        vd_loader_pos pos = vd_loader_position(tr->train_loader);
+        vd_ckpt_state s = {.step = tr->step, .skips = tr->skips, .seed = (uint64_t)tr->hp->run.seed,
+                           .loader_epoch = pos.epoch, .loader_batch = pos.batch};
+        st = vd_config_hash(tr->hp, s.config_hash, err);
+        char path[VD_PATH_MAX + 64];
+        if (!st) st = vd_ckpt_save(tr->rd->checkpoints_dir, tr->hp, a, p, e, m, u, &s,
+                                   tr->hp->run.max_allowed_checkpoints, path, sizeof path, err);
+        if (!st && !tr->opts->quiet) printf("saved %s\n", path);
+    }
+    free(p), free(e), free(m), free(u);
+    return st;
+}
+
+/* The checkpoint's EMA (or plain) weights as the model's weights, for evaluation. */
+static vd_status load_for_eval(vd_trainer *tr, bool no_ema, vd_err *err) {
+    const vd_arch *a = &tr->arch;
+    size_t pbytes = (size_t)a->total_floats * sizeof(float);
+    char path[VD_PATH_MAX + 64];
+    bool found = false;
+    vd_status st = vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, err);
+    if (!st && !found)
+        st = vd_errorf(err, VD_ERR_INVALID, "no checkpoint in %s: train the run first", tr->rd->checkpoints_dir);
+    float *w = st ? NULL : malloc(pbytes);
+    vd_ckpt_state s;
+    if (!st && !w) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory reading %s", path);
+    if (!st) st = vd_ckpt_load(path, tr->hp, a, no_ema ? w : NULL, no_ema ? NULL : w, NULL, NULL, &s, err);
+    if (!st) {
+        tr->be->i->upload(tr->be, tr->net.params, w, pbytes);
+        tr->be->i->upload(tr->be, tr->ema, w, pbytes);
+        tr->step = s.step;
+        if (!tr->opts->quiet) printf("evaluating %s (step %lld, %s weights)\n", path, (long long)s.step, no_ema ? "plain" : "EMA");
+    }
+    free(w);
+    return st ? st : vd_backend_check(tr->be, err);
+}
+
+static void teardown(vd_trainer *tr) {
+    if (tr->train_loader) vd_loader_free(tr->train_loader);
+    if (tr->val_loader) vd_loader_free(tr->val_loader);
+    vd_images_free(&tr->train_images);
+    vd_images_free(&tr->val_images);
+    if (tr->tb_train) vd_tb_close(tr->tb_train);
+    if (tr->tb_val) vd_tb_close(tr->tb_val);
+    if (tr->metrics) vd_metrics_close(tr->metrics);
+    if (tr->be) {
+        void *dev[] = {tr->ema, tr->m, tr->u, tr->samples, tr->dsum};
+        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+            if (dev[i]) tr->be->i->dealloc(tr->be, dev[i]);
+    }
+    free(tr->host), free(tr->batch), free(tr->sums), free(tr->noise);
+    vd_loss_free(&tr->loss);
+    if (tr->net.arch) vd_net_free(&tr->net);
+    if (tr->be) vd_backend_destroy(tr->be);
+    vd_arch_free(&tr->arch);
+}
+
+static bool limit_reached(const vd_trainer *tr) {
+    const vd_train_opts *o = tr->opts;
+    if (stop_requested) return true;
+    if (o->max_steps > 0 && tr->step - tr->step_at_start >= o->max_steps) return true;
+    return o->max_seconds > 0 && now() - tr->t_start >= o->max_seconds;
+}
+
+static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
+    const vd_hparams *hp = tr->hp;
+    int64_t every = hp->train.checkpoint_and_eval_interval_in_steps;
+    vd_status st = VD_OK;
+    *stopped_early = false;
+    while (!st && tr->step < hp->train.total_train_steps) {
+        if (limit_reached(tr)) {
+            *stopped_early = true;
+            break;
+        }
+        st = vd_trainer_step(tr, err);
+        if (st) break;
+        vd_trainer_progress(tr, false);
+        if (tr->step % hp->train.logging_interval_in_steps == 0) st = vd_trainer_log_train(tr, err);
+        if (!st && tr->step % every == 0) {
+            vd_trainer_progress(tr, true);
+            st = vd_trainer_eval(tr, err);
+            if (!st) st = vd_trainer_save(tr, err);
+            if (!st) st = vd_tb_flush(tr->tb_train, err);
+        }
+    }
+    if (st) return st;
+    if (tr->step % every != 0) st = vd_trainer_save(tr, err); /* the last step, unless just saved */
+    if (!st) st = vd_tb_flush(tr->tb_train, err);
+    if (!st && !tr->opts->quiet) {
+        vd_trainer_progress(tr, true);
+        if (*stopped_early) printf("stopped at step %lld; run the same command again to resume\n", (long long)tr->step);
+        else printf("finished: %lld steps\n", (long long)tr->step);
+    }
+    return st;
+}
+
+vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
+                       bool *stopped_early, vd_err *err) {
+    vd_trainer tr = {.hp = hp, .rd = rd, .opts = opts, .tty = isatty(STDOUT_FILENO)};
+    stop_requested = 0;
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    vd_status st = setup_model(&tr, err);
+    if (!st) st = setup_data(&tr, err);
+    if (!st) st = setup_logs(&tr, err);
+    if (!st) st = start_or_resume(&tr, err);
+    if (!st) {
+        tr.step_at_start = tr.step;
+        tr.t_start = tr.t_last_log = now();
+        st = loop(&tr, stopped_early, err);
+    }
+    teardown(&tr);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return st;
+}
+
+vd_status vd_train_evaluate(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
+                            vd_split_kind split, bool no_ema, const char *png_path,
+                            vd_eval_result *out, vd_err *err) {
+    vd_trainer tr = {.hp = hp, .rd = rd, .opts = opts, .eval_all = true, .eval_ema = !no_ema,
+                     .eval_split = split == VD_EVAL_TEST ? "test" : "validation", .samples_png = png_path};
+    vd_status st = setup_model(&tr, err);
+    if (!st) st = setup_eval_data(&tr, split == VD_EVAL_TEST ? VD_SPLIT_TEST : VD_SPLIT_VAL, err);
+    if (!st) st = load_for_eval(&tr, no_ema, err);
+    if (!st) st = vd_trainer_eval(&tr, err);
+    if (!st) {
+        *out = tr.eval;
+        out->step = tr.step;
+    }
+    teardown(&tr);
+    return st;
+}
