@@ -16,7 +16,7 @@ PACKAGES=(
   libssl-dev libarchive-dev
   clang libclang-rt-dev libomp-dev
   # tests: the PyTorch twin of the model, numpy/Pillow cross-checks, and the demo's data
-  python3-torch python3-numpy python3-pil
+  python3-venv python3-torch python3-numpy python3-pil
   dataset-fashion-mnist
 )
 MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
@@ -161,6 +161,25 @@ provision_onednn() {
   fi
 }
 
+# Python readers the tests use that Debian does not package (TensorBoard's event reader, the
+# safetensors package): a project venv on top of Debian's python3, so torch, numpy and Pillow
+# come from Debian. CTest puts its bin/ first on PATH.
+VENV="$REPO/third_party/venv"
+VENV_PACKAGES=(tensorboard safetensors)
+VENV_SUMMARY=""
+provision_venv() {
+  local py=/usr/bin/python3
+  [[ -x $py ]] || py="$(command -v python3)"
+  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import tensorboard, safetensors" 2>/dev/null; then
+    VENV_SUMMARY="ready in $VENV"
+    return
+  fi
+  "$py" -m venv --system-site-packages "$VENV" || die "cannot create $VENV (Debian: python3-venv)"
+  log "installing ${VENV_PACKAGES[*]} into $VENV"
+  "$VENV/bin/python" -m pip install --quiet "${VENV_PACKAGES[@]}" || die "pip install ${VENV_PACKAGES[*]} failed"
+  VENV_SUMMARY="${VENV_PACKAGES[*]} installed into $VENV"
+}
+
 detect_optional() {
   local nvcc=/usr/local/cuda/bin/nvcc
   if [[ -x $nvcc ]]; then
@@ -177,12 +196,14 @@ detect_optional() {
 
 ((NO_APT)) || install_packages
 provision_onednn
+provision_venv
 detect_optional
 
 cat <<EOF
 install-deps: summary
   packages : $APT_SUMMARY
   oneDNN   : $ONEDNN_SUMMARY
+  python   : $VENV_SUMMARY
   CUDA     : $CUDA_SUMMARY
   MPI      : $MPI_SUMMARY
 next: cmake -S "$REPO" -B "$REPO/build" -G Ninja && ninja -C "$REPO/build" && ctest --test-dir "$REPO/build"
