@@ -42,5 +42,19 @@ sleep 3; kill -KILL $pid; wait $pid 2>/dev/null
 "$cli" train "$cfg" --dir "$tmp/d" "${small[@]}" --steps 1 >"$tmp/d.out" 2>&1; rc=$?
 check "after SIGKILL the run resumes (exit $rc)" "[ $rc -eq 0 ]"
 
+# A truncated newest checkpoint is skipped with a warning; the previous complete one is used.
+cp -r "$tmp/b" "$tmp/t"
+t=$(last "$tmp/t"); truncate -s 5000 "$t"
+"$cli" train "$cfg" --dir "$tmp/t" "${small[@]}" --steps 1 >"$tmp/t.out" 2>&1; rc=$?
+check "a truncated newest checkpoint: resumes from the previous one (exit $rc)" "[ $rc -eq 0 ] && grep -q 'skipping checkpoint' '$tmp/t.out'"
+
+# A checkpoint written by another model config is refused with a clear error (exit 2).
+"$cli" train "$cfg" --dir "$tmp/o" "${small[@]}" --set model.num_output_mixtures=3 --steps 1 >/dev/null 2>&1
+mkdir -p "$tmp/x"; cp -r "$tmp/a/logs-fashion_mnist" "$tmp/x/"
+mkdir -p "$tmp/x/checkpoints-fashion_mnist"; cp "$(last "$tmp/o")" "$tmp/x/checkpoints-fashion_mnist/"
+"$cli" train "$cfg" --dir "$tmp/x" "${small[@]}" --steps 1 >"$tmp/x.out" 2>&1; rc=$?
+check "a checkpoint of another config exits 2 ($rc)" "[ $rc -eq 2 ]"
+check "and says why" "grep -q 'different model config' '$tmp/x.out'"
+
 echo "cli_train_resume: $pass passed, $fail failed"
 [ $fail -eq 0 ]

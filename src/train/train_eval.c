@@ -181,6 +181,9 @@ vd_status vd_trainer_eval(vd_trainer *tr, vd_err *err) {
             vd_net_sample_output(&tr->net, 1.f, &out, tr->samples);
             tr->be->i->download(tr->be, pair + k * img, tr->samples, k * img * sizeof *pair);
             st = grid_image(tr, tr->tb_val, "Images/inputs_then_reconstructions", pair, 2 * k, res, c, NULL, err);
+            if (!st && tr->tb_val) st = vd_tb_histogram(tr->tb_val, "Distributions/target", tr->step, pair, k * img, err);
+            if (!st && tr->tb_val)
+                st = vd_tb_histogram(tr->tb_val, "Distributions/output", tr->step, pair + k * img, k * img, err);
         }
         free(pair);
     }

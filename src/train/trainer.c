@@ -196,6 +196,16 @@ static void teardown(vd_trainer *tr) {
     vd_arch_free(&tr->arch);
 }
 
+/* Histograms of the weights and of the last gradient, as the reference logs them. */
+static vd_status log_weights(vd_trainer *tr, vd_err *err) {
+    size_t n = (size_t)tr->arch.total_floats;
+    tr->be->i->download(tr->be, tr->host, tr->net.params, n * sizeof(float));
+    vd_status st = vd_tb_histogram(tr->tb_train, "Weights/all", tr->step, tr->host, n, err);
+    tr->be->i->download(tr->be, tr->host, tr->net.grads, n * sizeof(float));
+    if (!st) st = vd_tb_histogram(tr->tb_train, "Gradients/all", tr->step, tr->host, n, err);
+    return st;
+}
+
 static bool limit_reached(const vd_trainer *tr) {
     const vd_train_opts *o = tr->opts;
     if (stop_requested) return true;
@@ -219,7 +229,8 @@ static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
         if (tr->step % hp->train.logging_interval_in_steps == 0) st = vd_trainer_log_train(tr, err);
         if (!st && tr->step % every == 0) {
             vd_trainer_progress(tr, true);
-            st = vd_trainer_eval(tr, err);
+            st = log_weights(tr, err);
+            if (!st) st = vd_trainer_eval(tr, err);
             if (!st) st = vd_trainer_save(tr, err);
             if (!st) st = vd_tb_flush(tr->tb_train, err);
         }
