@@ -76,6 +76,27 @@ void vd_net_free(vd_net *net);
  * group i. Leaves the output NLL and per-group KL sums in net->sums. */
 void vd_net_forward(vd_net *net, const vd_noise *noise);
 
+/* Inference controls of a forward pass, per latent group i (all optional):
+ * - posterior_temperature: 1 samples the posterior, 0 takes its mean;
+ * - masks[i]: device [V] of 0/1; variates with 0 take a prior sample drawn with
+ *   prior_noise[i] instead of the posterior's (masked reconstruction, encoding);
+ * - kl_per_variate[i]: device [V], += the KL of each variate summed over batch, H and W
+ *   (div_stats). */
+typedef struct vd_net_latents {
+    float posterior_temperature;
+    const float *const *masks;
+    const vd_noise *prior_noise;
+    float *const *kl_per_variate;
+} vd_net_latents;
+
+void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat);
+
+/* Decoding: the top-down path with latent group i set to z[i] (device [B, r, r, V], e.g.
+ * stored posterior means); where masks[i] has a 0, or z[i] is NULL, a prior sample at
+ * temps[i] with prior_noise[i]. Leaves the output layer in net->logits. */
+void vd_net_decode(vd_net *net, const float *const *z, const float *const *masks, const float *temps,
+                   const vd_noise *prior_noise);
+
 /* Backward of recon_scale * nll + sum_i kl_scale[i] * KL_i, accumulating into net->grads. */
 void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale);
 

@@ -72,7 +72,19 @@ static void unpool_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
 }
 
 /* Prior and posterior nets, their latent statistics, the posterior sample and the KL. */
-static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise) {
+/* Variates whose mask is 0 take a prior sample (inference only). */
+static void mask_with_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, const float *mask,
+                            const vd_noise *prior_noise, float temp) {
+    vd_backend *be = net->be;
+    int r = b->res_out, v = b->n_variates;
+    vd_tensor pm = T(net, nb->prior_mean, r, v), pp = T(net, nb->prior_p, r, v), z = T(net, nb->z, r, v);
+    vd_tensor zp = T(net, net->scratch[2], r, v);
+    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &pm, &pp, prior_noise, &zp);
+    be->i->latent_mask(be, mask, &zp, &z);
+}
+
+static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise,
+                       const vd_net_latents *lat) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
@@ -93,15 +105,20 @@ static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
     be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &praw, NULL, NULL, &pm, &pp);
     be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &qraw, net->residual_dist ? &pm : NULL,
                             net->residual_dist ? &pp : NULL, &qm, &qp);
-    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, 1.f, &qm, &qp, &noise[nb->latent], &z);
-    be->i->kl_fwd(be, net->dist_base, net->dist_beta, &qm, &qp, &pm, &pp, net->sums + 1 + nb->latent, NULL);
+    int g = nb->latent;
+    float temp = lat ? lat->posterior_temperature : 1.f;
+    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &qm, &qp, &noise[g], &z);
+    if (lat && lat->masks && lat->masks[g]) mask_with_prior(net, b, nb, lat->masks[g], &lat->prior_noise[g], 1.f);
+    float *per_variate = lat && lat->kl_per_variate ? lat->kl_per_variate[g] : NULL;
+    be->i->kl_fwd(be, net->dist_base, net->dist_beta, &qm, &qp, &pm, &pp, net->sums + 1 + g, per_variate);
 }
 
-static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise) {
+static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise,
+                     const vd_net_latents *lat) {
     vd_backend *be = net->be;
     int r = b->res_out, c = b->c_out;
     if (b->resample >= 0) unpool_fwd(net, b, nb);
-    latent_fwd(net, b, nb, noise);
+    latent_fwd(net, b, nb, noise, lat);
     vd_tensor y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
     vd_tensor kl_res = vd_tensor_channels(T(net, nb->prior_cell.out, r, 2 * c), 0, c);
     vd_tensor z = T(net, nb->z, r, b->n_variates);
@@ -120,6 +137,10 @@ static void output_loss(vd_net *net) {
 }
 
 void vd_net_forward(vd_net *net, const vd_noise *noise) {
+    vd_net_forward_ex(net, noise, NULL);
+}
+
+void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat) {
     const vd_arch *a = net->arch;
     vd_backend *be = net->be;
     for (int i = 0; i < a->n_blocks; i++) {
@@ -130,7 +151,7 @@ void vd_net_forward(vd_net *net, const vd_noise *noise) {
         case VD_BLOCK_INPUT_CONV: case VD_BLOCK_OUTPUT_CONV: conv(net, b->conv, &in, &out); break;
         case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: up_fwd(net, b, nb); break;
         case VD_BLOCK_H0: be->i->broadcast_fwd(be, W(net, b->h0), &out, false); break;
-        case VD_BLOCK_DOWN: down_fwd(net, b, nb, noise); break;
+        case VD_BLOCK_DOWN: down_fwd(net, b, nb, noise, lat); break;
         }
     }
     output_loss(net);
@@ -138,7 +159,8 @@ void vd_net_forward(vd_net *net, const vd_noise *noise) {
 
 /* Generation (MODEL.md section 2, "Sampling from the prior"): the top-down path alone,
  * each latent group drawn from its prior at temperature temps[i]. */
-static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, float temp, const vd_noise *noise) {
+static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, float temp, const vd_noise *noise,
+                       const float *z_given, const float *mask) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
@@ -150,7 +172,13 @@ static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, f
     vd_tensor z = T(net, nb->z, r, v), y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
     conv(net, b->prior_proj, &p_in, &praw);
     be->i->latent_stats_fwd(be, net->dist_base, net->dist_beta, &praw, NULL, NULL, &pm, &pp);
-    be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &pm, &pp, noise, &z);
+    if (z_given) {
+        vd_tensor zg = T(net, (float *)z_given, r, v);
+        be->i->copy(be, &zg, &z);
+        if (mask) mask_with_prior(net, b, nb, mask, noise, temp);
+    } else {
+        be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &pm, &pp, noise, &z);
+    }
     conv(net, b->z_proj, &z, &y2);
     be->i->add(be, &y2, &y1, &y2);
     be->i->add(be, &y2, &kl_res, &y2);
@@ -158,6 +186,11 @@ static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, f
 }
 
 void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise) {
+    vd_net_decode(net, NULL, NULL, temps, noise);
+}
+
+void vd_net_decode(vd_net *net, const float *const *z, const float *const *masks, const float *temps,
+                   const vd_noise *prior_noise) {
     const vd_arch *a = net->arch;
     vd_backend *be = net->be;
     for (int i = 0; i < a->n_blocks; i++) {
@@ -165,7 +198,9 @@ void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise) {
         const vd_net_block *nb = &net->blocks[i];
         vd_tensor in = T(net, nb->in, b->res_in, b->c_in), out = T(net, nb->stream, b->res_out, b->c_out);
         if (b->kind == VD_BLOCK_H0) be->i->broadcast_fwd(be, W(net, b->h0), &out, false);
-        else if (b->kind == VD_BLOCK_DOWN) down_prior(net, b, nb, temps[nb->latent], &noise[nb->latent]);
+        else if (b->kind == VD_BLOCK_DOWN)
+            down_prior(net, b, nb, temps[nb->latent], &prior_noise[nb->latent], z ? z[nb->latent] : NULL,
+                       masks ? masks[nb->latent] : NULL);
         else if (b->kind == VD_BLOCK_OUTPUT_CONV) conv(net, b->conv, &in, &out);
     }
 }
