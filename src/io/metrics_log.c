@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 struct vd_metrics {
     char *path;
     int fd;
@@ -93,17 +95,6 @@ static void put_line(FILE *f, int64_t step, const char *split, const char *const
     fputs("}\n", f);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? errno : EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 vd_status vd_metrics_write(vd_metrics *m, int64_t step, const char *split,
                            const char *const *names, const double *values, int n,
                            vd_err *err) {
@@ -121,7 +112,7 @@ vd_status vd_metrics_write(vd_metrics *m, int64_t step, const char *split,
         free(line);
         return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", m->path);
     }
-    int e = write_all(m->fd, line, len);
+    int e = vd_write_all(m->fd, line, len);
     free(line);
     if (e) return vd_errorf(err, VD_ERR_IO, "%s: writing metrics failed: %s", m->path, strerror(e));
     return VD_OK;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 static vd_status check_shape(int h, int w, int c, vd_err *err) {
     if (c != 1 && c != 3 && c != 4)
         return vd_errorf(err, VD_ERR_INVALID, "image: %d channels (1, 3 or 4 expected)", c);
@@ -47,22 +49,11 @@ vd_status vd_png_encode(const uint8_t *pix, int h, int w, int c, uint8_t **buf, 
     return VD_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? errno : EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* data to tmp, fsync'ed; 0 or an errno. */
 static int write_tmp(const char *tmp, const uint8_t *data, size_t n) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) return errno;
-    int e = write_all(fd, data, n);
+    int e = vd_write_all(fd, data, n);
     if (!e && fsync(fd) != 0) e = errno;
     if (close(fd) != 0 && !e) e = errno;
     return e;

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 #include "io/crc32c.h"
 #include "vdvae/image.h"
 
@@ -115,17 +117,6 @@ static void pb_packed_doubles(pb *b, int field, const double *v, size_t n) {
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? errno : EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* mkdir -p; 0 or the errno of the first component that could not be made. */
 static int make_dirs(char *path) {
     for (char *s = path + 1; *s; s++) {
@@ -170,7 +161,7 @@ static int create_event_file(const char *dir, char **path, vd_err *err) {
 }
 
 vd_status vd_tb_flush(vd_tb *tb, vd_err *err) {
-    int e = write_all(tb->fd, tb->buf, tb->len);
+    int e = vd_write_all(tb->fd, tb->buf, tb->len);
     size_t lost = tb->len;
     tb->len = 0;
     if (e)

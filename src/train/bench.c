@@ -5,17 +5,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/util.h"
+
 #include "backend/ops.h"
 #include "nn/loss.h"
 #include "nn/net.h"
 #include "vdvae/rng.h"
 #include "vdvae/train.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -66,9 +62,9 @@ static vd_status run(vd_net *net, const vd_hparams *hp, const vd_bench_opts *o, 
     if (!st) st = vd_net_init_params(net, (uint64_t)hp->run.seed, err);
     if (!st) upload_images(net, (uint64_t)hp->run.seed);
     for (int s = -1; s < o->steps && !st; s++) {
-        double t0 = now();
+        double t0 = vd_now_seconds();
         st = step(net, hp, &loss, noise, sums, s + 1, err);
-        if (s >= 0) times[s] = now() - t0;
+        if (s >= 0) times[s] = vd_now_seconds() - t0;
     }
     if (!st) {
         qsort(times, (size_t)o->steps, sizeof *times, cmp_double);

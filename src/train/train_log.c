@@ -5,13 +5,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "train/trainer.h"
+#include "core/util.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "train/trainer.h"
 
 static void eta_text(double seconds, char *out, size_t cap) {
     if (!isfinite(seconds) || seconds < 0) snprintf(out, cap, "?");
@@ -21,7 +17,7 @@ static void eta_text(double seconds, char *out, size_t cap) {
 
 void vd_trainer_progress(vd_trainer *tr, bool force_line) {
     if (tr->opts->quiet) return;
-    double t = now(), elapsed = t - tr->t_start;
+    double t = vd_now_seconds(), elapsed = t - tr->t_start;
     int64_t done = tr->step - tr->step_at_start, total = tr->hp->train.total_train_steps;
     double ips = done > 0 ? done * tr->net.batch / elapsed : 0;
     char eta[32];
@@ -39,7 +35,7 @@ void vd_trainer_progress(vd_trainer *tr, bool force_line) {
 
 vd_status vd_trainer_log_train(vd_trainer *tr, vd_err *err) {
     const vd_loss *l = &tr->loss;
-    double elapsed = now() - tr->t_start;
+    double elapsed = vd_now_seconds() - tr->t_start;
     int64_t done = tr->step - tr->step_at_start;
     const char *names[] = {"loss", "nelbo", "reconstruction_loss", "kl_div", "variational_beta",
                            "learning_rate", "grad_norm", "skips_count", "images_per_second"};

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 #include "train/trainer.h"
 #include "vdvae/checkpoint.h"
 #include "vdvae/optim.h"
@@ -17,12 +19,6 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static vd_status make_backend(vd_trainer *tr, vd_err *err) {
@@ -210,7 +206,7 @@ static bool limit_reached(const vd_trainer *tr) {
     const vd_train_opts *o = tr->opts;
     if (stop_requested) return true;
     if (o->max_steps > 0 && tr->step - tr->step_at_start >= o->max_steps) return true;
-    return o->max_seconds > 0 && now() - tr->t_start >= o->max_seconds;
+    return o->max_seconds > 0 && vd_now_seconds() - tr->t_start >= o->max_seconds;
 }
 
 static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
@@ -260,7 +256,7 @@ vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train
     if (!st) st = start_or_resume(&tr, err);
     if (!st) {
         tr.step_at_start = tr.step;
-        tr.t_start = tr.t_last_log = now();
+        tr.t_start = tr.t_last_log = vd_now_seconds();
         st = loop(&tr, stopped_early, err);
     }
     teardown(&tr);
