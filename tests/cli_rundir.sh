@@ -21,7 +21,7 @@ p1=$("$cli" info "$cfg" | grep -o 'parameters: [0-9]*')
 p2=$("$cli" info "$tmp/logs-fashion_mnist/hparams-fashion_mnist.cfg" | grep -o 'parameters: [0-9]*')
 check "saved config has the same model ($p1 vs $p2)" "[ -n '$p1' ] && [ '$p1' = '$p2' ]"
 
-sed -e 's/^seed = 420/seed = 421/' -e 's/^learning_rate = 2e-3/learning_rate = 1e-3/' "$cfg" >"$tmp/changed.cfg"
+sed -e 's/^seed = 420/seed = 421/' -e 's/^learning_rate = .*/learning_rate = 1e-4/' "$cfg" >"$tmp/changed.cfg"
 "$cli" train "$tmp/changed.cfg" --dir "$tmp" --steps 1 >"$tmp/out2" 2>&1
 check "second run uses the saved config" "grep -q 'existing run' '$tmp/out2'"
 check "second run names run.seed" "grep -q 'run.seed' '$tmp/out2'"
@@ -53,11 +53,6 @@ check "reset refuses a path as a name" "[ $rc -eq 2 ]"
 check "unknown command exits 2" "[ $rc -eq 2 ]"
 "$cli" train --bogus >/dev/null 2>&1; rc=$?
 check "unknown flag exits 2" "[ $rc -eq 2 ]"
-for c in synth; do
-  "$cli" $c "$cfg" >/dev/null 2>&1; rc=$?
-  check "$c answers not built yet with exit 2" "[ $rc -eq 2 ]"
-  check "$c --help says not built yet" "'$cli' $c --help | grep -q 'not built yet'"
-done
 
 echo "cli_rundir: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -40,6 +40,10 @@ enum {
     VD_SITE_OUTPUT = 3 << 16,   /* output-layer sampling (MoL, Bernoulli) */
     VD_SITE_EVAL = 4 << 16,     /* + latent group: posterior samples of evaluation batches */
     VD_SITE_EVAL_OUTPUT = 5 << 16, /* output sampling of evaluation batches */
+    VD_SITE_SYNTH_PRIOR = 6 << 16,  /* + latent group: prior samples of vdvae synth generation */
+    VD_SITE_SYNTH_OUTPUT = 7 << 16, /* output sampling of vdvae synth */
+    VD_SITE_SYNTH_POSTERIOR = 8 << 16, /* + latent group: posterior samples of vdvae synth */
+    VD_SITE_SYNTH_MASKED = 9 << 16, /* + latent group: prior samples replacing masked variates */
 };
 
 static inline uint64_t vd_rng_stream(uint32_t step, uint32_t site) {

@@ -3,6 +3,13 @@
 #ifndef VDVAE_SYNTH_H
 #define VDVAE_SYNTH_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vdvae/config.h"
+#include "vdvae/model.h"
+#include "vdvae/train.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +34,53 @@ double vd_ssim_image(const float *a, const float *b, int h, int w, int c);
 double vd_ssim_batch(const float *a, const float *b, int n, int h, int w, int c);
 
 /* ---- end of SSIM ------------------------------------------------------------------------ */
+
+/* ---- inference modes (src/synth/synth*.c) -------------------------------------------------
+ * vdvae synth: MODEL.md section 6 on a trained run, with hp the run's saved config. The net
+ * is built for synthesis.batch_size. Every random draw comes from Philox under run.seed, so a
+ * run gives the same files at any thread count. Files, under out_dir:
+ * - generation: setup-<k>-image-<i>.png for temperature setting k (i counts from 0 in each
+ *   setting, as the reference), and setup-<k>-grid.png (at most 256 images).
+ * - reconstruction: image-<i>.png (MoL samples), target-<i>.png when
+ *   save_target_in_reconstruction, grid.png (the first batch's targets above their
+ *   reconstructions) and summary.json (NELBO, its parts and SSIM).
+ * - div_stats: div_stats.npy, float32 [n_td, V_max]: row i holds the average KL of each
+ *   variate of latent group i (top-down order) in bits, averaged over H, W and images of the
+ *   first round(N * div_stats_subset_ratio) training images (the reference's subset; whole
+ *   batches only); entries past a group's V are NaN. numpy.load reads it without pickle.
+ * With mask_reconstruction, reconstruction reads div_stats.npy (div_stats_path, default
+ * logs-<name>/synthesis-div_stats/div_stats.npy) and keeps the variates whose statistic is
+ * above numpy.quantile(finite stats, 1 - variate_masks_quantile); the others take samples
+ * of the prior. */
+
+typedef struct vd_synth_opts {
+    const char *checkpoint;     /* NULL: the run's newest complete checkpoint */
+    bool no_ema;                /* the plain weights instead of the EMA weights */
+    const char *out_dir;        /* NULL: logs-<name>/synthesis-<mode> */
+    const char *div_stats_path; /* NULL: the default above */
+    const char *backend;        /* "cpu" (default) or "cpu_ref" */
+    int threads;                /* <= 0: the OpenMP default */
+    bool quiet;                 /* no progress or summary on the terminal */
+} vd_synth_opts;
+
+typedef struct vd_synth_result {
+    int64_t step;               /* of the checkpoint used */
+    int images;                 /* images generated or reconstructed, or used by div_stats */
+    double nelbo, recon, kl, ssim; /* reconstruction: bits/dim (nats per image for binarized
+                                      MNIST), averaged over batches; SSIM over images */
+    char out_dir[VD_PATH_MAX];
+} vd_synth_result;
+
+/* Run hp->synthesis.synthesis_mode on run rd. Encoding and decoding are VD_ERR_UNSUPPORTED. */
+vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth_opts *o,
+                       vd_synth_result *r, vd_err *err);
+
+/* The per-latent-group temperatures (top-down order, a->n_td of them) of one
+ * temperature_settings entry: a level's value is shared by its blocks; ('linear', a, b) gives
+ * level i the value a + (b - a) i / n_levels, n_levels = len(down_strides). */
+void vd_synth_latent_temps(const vd_arch *a, int n_levels, const vd_temp_setting *t, float *temps);
+
+/* ---- end of inference modes --------------------------------------------------------------- */
 
 #ifdef __cplusplus
 }

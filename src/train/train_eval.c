@@ -112,21 +112,6 @@ static vd_status grid_image(vd_trainer *tr, vd_tb *tb, const char *tag, const fl
     return st;
 }
 
-/* Per-latent-group temperatures of a temperature_settings entry: a level's temperature is
- * shared by its blocks; ('linear', a, b) gives level i a + (b - a) i / n_levels. */
-static void latent_temps(const vd_trainer *tr, const vd_temp_setting *t, float *temps) {
-    const vd_arch *a = &tr->arch;
-    int n_levels = tr->hp->model.n_down;
-    for (int i = 0; i < a->n_blocks; i++) {
-        const vd_block *b = &a->blocks[i];
-        if (b->kind != VD_BLOCK_DOWN) continue;
-        double v = t->kind == VD_TEMP_CONST ? t->t
-                 : t->kind == VD_TEMP_LIST ? t->per_block[b->level]
-                 : t->first + (t->last - t->first) * b->level / n_levels;
-        temps[tr->net.blocks[i].latent] = (float)v;
-    }
-}
-
 /* Prior samples from the EMA weights with the config's first temperature setting and its
  * output temperature, into the logs and a PNG. */
 static vd_status log_samples(vd_trainer *tr, vd_err *err) {
@@ -135,7 +120,7 @@ static vd_status log_samples(vd_trainer *tr, vd_err *err) {
     int res = tr->net.dataset_binarized ? 28 : a->image_res, c = a->image_ch;
     float *temps = malloc((size_t)a->n_td * sizeof *temps);
     if (!temps) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    latent_temps(tr, &tr->hp->synthesis.temperature_settings[0], temps);
+    vd_synth_latent_temps(a, tr->hp->model.n_down, &tr->hp->synthesis.temperature_settings[0], temps);
     for (int i = 0; i < a->n_td; i++)
         tr->noise[i] = (vd_noise){.seed = (uint64_t)tr->hp->run.seed, .stream = vd_rng_stream((uint32_t)tr->step, VD_SITE_PRIOR + (uint32_t)i)};
     float *params = tr->net.params;
