@@ -61,6 +61,11 @@ typedef struct vd_synth_opts {
     const char *backend;        /* "cpu" (default) or "cpu_ref" */
     int threads;                /* <= 0: the OpenMP default */
     bool quiet;                 /* no progress or summary on the terminal */
+    const char *input;          /* decoding: the encodings file (NULL: the encoding mode's
+                                   logs-<name>/synthesis-encoding/encodings.npz) */
+    int64_t limit;              /* encoding: only the first limit training images (<= 0: all) */
+    const char *dump_logits;    /* encoding, decoding: also write the output layer of every
+                                   image as float32 .npy [N, R, R, out_ch] (tests) */
 } vd_synth_opts;
 
 typedef struct vd_synth_result {
@@ -71,7 +76,11 @@ typedef struct vd_synth_result {
     char out_dir[VD_PATH_MAX];
 } vd_synth_result;
 
-/* Run hp->synthesis.synthesis_mode on run rd. Encoding and decoding are VD_ERR_UNSUPPORTED. */
+/* - encoding: encodings.npz (docs/encodings.md) of the training set (or its first o->limit
+ *   images): posterior (mean, std) of the variates the div_stats mask keeps.
+ * - decoding: reads such a file (o->input) and writes <name>.png per image and grid.png. */
+
+/* Run hp->synthesis.synthesis_mode on run rd. */
 vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth_opts *o,
                        vd_synth_result *r, vd_err *err);
 

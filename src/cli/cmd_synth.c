@@ -15,7 +15,7 @@ static void synth_help(void) {
     printf("usage: vdvae synth CFG [--mode reconstruction|generation|div_stats|encoding|decoding]\n"
            "                      [--checkpoint PATH] [--ema|--no-ema] [--set section.key=value]...\n"
            "                      [--dir DIR] [--out DIR] [--div-stats NPY] [--threads T]\n"
-           "                      [--backend cpu|cpu_ref] [--quiet]\n\n"
+           "                      [--backend cpu|cpu_ref] [--input NPZ] [--limit N] [--quiet]\n\n"
            "Inference on the run CFG names, with the [synthesis] settings of its saved config\n"
            "logs-<name>/hparams-<name>.cfg and its newest complete checkpoint:\n"
            "  generation       temperature_settings x n_generation_batches batches from the prior:\n"
@@ -25,7 +25,9 @@ static void synth_help(void) {
            "                   mask_reconstruction replaces low-KL variates by prior samples\n"
            "  div_stats        average KL per variate (bits) over div_stats_subset_ratio of the\n"
            "                   training set: div_stats.npy, float32 [n_td, V], NaN past a group's V\n"
-           "  encoding, decoding: not built yet (exit 2)\n"
+           "  encoding         posterior (mean, std) of the variates the div_stats mask keeps, for\n"
+           "                   the training set in order: encodings.npz (docs/encodings.md)\n"
+           "  decoding         an encodings file (maybe edited) to images: <name>.png, grid.png\n"
            "Files go to logs-<name>/synthesis-<mode>/ unless --out.\n\n"
            "  --mode M           overrides synthesis.synthesis_mode\n"
            "  --checkpoint PATH  this checkpoint instead of the newest\n"
@@ -35,6 +37,9 @@ static void synth_help(void) {
            "  --out DIR          where the files go\n"
            "  --div-stats NPY    the div_stats for masked reconstruction (default\n"
            "                     logs-<name>/synthesis-div_stats/div_stats.npy)\n"
+           "  --input NPZ        decoding: the encodings file (default\n"
+           "                     logs-<name>/synthesis-encoding/encodings.npz)\n"
+           "  --limit N          encoding: only the first N training images\n"
            "  --threads T        CPU threads\n"
            "  -q, --quiet        no progress or summary\n"
            "  -h, --help         this help\n");
@@ -82,7 +87,8 @@ int vd_cmd_synth(int argc, char **argv) {
         {"ema", no_argument, 0, 'e'}, {"no-ema", no_argument, 0, 'E'}, {"set", required_argument, 0, 's'},
         {"dir", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
         {"div-stats", required_argument, 0, 'D'}, {"threads", required_argument, 0, 't'},
-        {"backend", required_argument, 0, 'k'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {"backend", required_argument, 0, 'k'}, {"input", required_argument, 0, 'I'},
+        {"limit", required_argument, 0, 'L'}, {"dump-logits", required_argument, 0, 'G'}, /* tests: not in help */ {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     synth_args a = {.dir = ".", .ema = -1, .o = {.backend = "cpu"}};
     static char mode_set[64];
@@ -99,6 +105,13 @@ int vd_cmd_synth(int argc, char **argv) {
         else if (c == 'D') a.o.div_stats_path = optarg;
         else if (c == 't') a.o.threads = atoi(optarg);
         else if (c == 'k') a.o.backend = optarg;
+        else if (c == 'I') a.o.input = optarg;
+        else if (c == 'G') a.o.dump_logits = optarg;
+        else if (c == 'L') {
+            char *end;
+            a.o.limit = strtoll(optarg, &end, 10);
+            if (end == optarg || *end || a.o.limit < 1) return vd_cli_usage_error("synth", "--limit must be a number >= 1, got '%s'", optarg);
+        }
         else if (c == 'q') a.o.quiet = true;
         else if (c == 'h') return synth_help(), 0;
         else return vd_cli_usage_error("synth", "bad option");

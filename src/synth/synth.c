@@ -170,8 +170,6 @@ static const char *mode_name(vd_synth_mode m) {
 vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth_opts *o, vd_synth_result *r,
                        vd_err *err) {
     vd_synth_mode mode = hp->synthesis.synthesis_mode;
-    if (mode == VD_SYNTH_ENCODING || mode == VD_SYNTH_DECODING)
-        return vd_errorf(err, VD_ERR_UNSUPPORTED, "synthesis mode %s is not built yet in this version of vdvae", mode_name(mode));
     vd_synth s = {.hp = hp, .rd = rd, .o = o, .tty = isatty(STDERR_FILENO)};
     memset(r, 0, sizeof *r);
     int n = o->out_dir ? snprintf(s.out_dir, sizeof s.out_dir, "%s", o->out_dir)
@@ -184,6 +182,8 @@ vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth
         s.t_start = vd_now_seconds();
         if (mode == VD_SYNTH_GENERATION) st = vd_synth_generation(&s, r, err);
         else if (mode == VD_SYNTH_RECONSTRUCTION) st = vd_synth_reconstruction(&s, r, err);
+        else if (mode == VD_SYNTH_ENCODING) st = vd_synth_encoding(&s, r, err);
+        else if (mode == VD_SYNTH_DECODING) st = vd_synth_decoding(&s, r, err);
         else st = vd_synth_div_stats(&s, r, err);
     }
     r->step = s.step;

@@ -36,6 +36,11 @@ typedef struct vd_synth {
 vd_status vd_synth_generation(vd_synth *s, vd_synth_result *r, vd_err *err);
 vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err);
 vd_status vd_synth_div_stats(vd_synth *s, vd_synth_result *r, vd_err *err);
+vd_status vd_synth_encoding(vd_synth *s, vd_synth_result *r, vd_err *err);
+vd_status vd_synth_decoding(vd_synth *s, vd_synth_result *r, vd_err *err);
+
+/* The encodings file of the run: encoding writes it, decoding reads it unless o->input. */
+void vd_synth_encodings_path(const vd_synth *s, char *buf, size_t cap);
 
 /* Device masks [n_td][V] (0/1) from div_stats.npy and variate_masks_quantile; free with
  * vd_synth_masks_free. *kept counts the variates kept. */
