@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# vdvae bench as a user runs it: a tiny config on both CPU backends prints its figures;
-# bad flags and configs exit 2.
+# vdvae bench as a user runs it: a tiny config on both CPU backends prints its figures and,
+# with --profile, a per-op-family table that accounts for the step; bad flags and configs exit 2.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 fail=0; pass=0
@@ -15,6 +15,20 @@ for be in cpu_ref cpu; do
     check "$be: prints $k" "grep -q '^$k' '$tmp/out'"
   done
   check "$be: a finite loss" "awk '/^loss/ { exit !(\$2 + 0 > 0 && \$2 + 0 < 1e6) }' '$tmp/out'"
+done
+# --profile: a table of op families whose times add up to the step (the wrapper times every
+# op; what it misses is host work between ops). Rows are "  name calls ms % GFLOP/s".
+for be in cpu_ref cpu; do
+  "$cli" bench "$cfg" --batch 2 --steps 3 --threads 1 --backend $be --profile >"$tmp/prof" 2>&1; rc=$?
+  if [ $be = cpu ] && grep -q "oneDNN" "$tmp/prof" && [ $rc -eq 2 ]; then continue; fi
+  check "$be --profile: exits 0 ($(head -c 300 "$tmp/prof"))" "[ $rc -eq 0 ]"
+  check "$be --profile: prints the table" "grep -q '^profile ' '$tmp/prof' && grep -q '^  family ' '$tmp/prof'"
+  check "$be --profile: a conv family with GFLOP/s" \
+    "awk '/^  conv fwd 1x1 / && \$NF + 0 > 0 { f = 1 } END { exit !f }' '$tmp/prof'"
+  check "$be --profile: a SiLU family" "grep -q '^  SiLU fwd ' '$tmp/prof'"
+  sums=$(awk '/^profile / { step = $(NF-4) } /^  / && !/^  family / { s += $(NF-2) } END { print s, step }' "$tmp/prof")
+  check "$be --profile: families sum to the step within 25% ($sums ms)" \
+    "echo $sums | awk '{ exit !(\$2 > 0 && \$1 > 0.75 * \$2 && \$1 < 1.25 * \$2) }'"
 done
 "$cli" bench "$cfg" --batch 0 >/dev/null 2>&1; rc=$?
 check "--batch 0 exits 2" "[ $rc -eq 2 ]"

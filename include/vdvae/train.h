@@ -79,7 +79,18 @@ vd_status vd_train_evaluate(const vd_hparams *hp, const vd_rundir *rd, const vd_
 typedef struct vd_bench_opts {
     int batch, steps, threads; /* threads <= 0: the OpenMP default */
     const char *backend;       /* "cpu" or "cpu_ref" */
+    bool profile;              /* time every op family (vd_bench_result.families) */
 } vd_bench_opts;
+
+#define VD_BENCH_FAMILIES_MAX 64
+
+/* One op family's share of a timed step (averaged over the timed steps). */
+typedef struct vd_bench_family {
+    char name[40];             /* "conv fwd 3x3", "conv bwd-weights 2x2 s2", "SiLU bwd", ... */
+    double calls, seconds;     /* per step */
+    double flops;              /* per step; 0 for families that are not convs */
+    bool is_conv;
+} vd_bench_family;
 
 typedef struct vd_bench_result {
     double step_seconds;       /* median forward + loss + backward time */
@@ -89,6 +100,9 @@ typedef struct vd_bench_result {
     double peak_rss_bytes;     /* of the whole process */
     double arena_bytes;        /* the activation arena at this batch */
     double loss;               /* the last step's loss, a sanity figure */
+    double mean_step_seconds;  /* the profile's reference: its times are means too */
+    int n_families;            /* with opts.profile: families, slowest first */
+    vd_bench_family families[VD_BENCH_FAMILIES_MAX];
 } vd_bench_result;
 
 vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_result *r, vd_err *err);

@@ -233,4 +233,21 @@ vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err);
 vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);
 void vd_backend_destroy(vd_backend *be);
 
+/* A profiling wrapper around `inner` (which it then owns and destroys): every op runs the
+ * inner op and charges its wall time, and a conv its FLOPs 2 N Ho Wo Cout Cin kh kw, to an
+ * op family (conv direction x kernel x stride, each activation, latents, KL, DMoL, ...).
+ * Meaningful for synchronous backends (the CPU ones). On failure the caller keeps inner. */
+typedef struct vd_profile_family {
+    const char *name;   /* owned by the profile backend */
+    int64_t calls;
+    double seconds, flops; /* flops: 0 for families that are not convs */
+    bool is_conv;
+} vd_profile_family;
+
+vd_status vd_backend_create_profile(vd_backend **out, vd_backend *inner, vd_err *err);
+/* The families used since the last reset, in first-use order; returns how many (<= max).
+ * be must come from vd_backend_create_profile. */
+int vd_backend_profile_read(vd_backend *be, vd_profile_family *out, int max);
+void vd_backend_profile_reset(vd_backend *be);
+
 #endif

@@ -10,7 +10,7 @@
 
 static void bench_help(void) {
     printf("usage: vdvae bench CFG [--batch B] [--steps N] [--threads T] [--backend cpu|cpu_ref]\n"
-           "                      [--set section.key=value]...\n\n"
+           "                      [--profile] [--set section.key=value]...\n\n"
            "Time N training steps (forward, loss, backward; one untimed warm-up step first) of\n"
            "the model CFG describes, on random images. Prints the median seconds per step,\n"
            "images/s, achieved GFLOP/s (3x the forward FLOPs of `vdvae info`) and peak RSS.\n\n"
@@ -18,8 +18,28 @@ static void bench_help(void) {
            "  -n, --steps N     timed steps (default 3)\n"
            "  -t, --threads T   OpenMP threads (default: all cores)\n"
            "      --backend K   cpu (oneDNN + OpenMP, default) or cpu_ref (plain loops)\n"
+           "      --profile     also print, per op family (conv direction x kernel x stride,\n"
+           "                    activations, latents, KL, DMoL, ...), calls, ms and %% of a\n"
+           "                    step and the convs' GFLOP/s, slowest first\n"
            "  -s, --set S.K=V   override a config value (repeatable)\n"
            "  -h, --help        this help\n");
+}
+
+/* Where the step goes, per op family: wall time of the synchronous CPU ops. Columns are
+ * counted from the right by tests/cli_bench.sh; names may contain spaces. */
+static void print_profile(const vd_bench_result *r) {
+    double total = 0;
+    for (int i = 0; i < r->n_families; i++) total += r->families[i].seconds;
+    printf("profile       per step, mean of the timed steps: step %.2f ms, ops %.2f ms\n",
+           r->mean_step_seconds * 1e3, total * 1e3);
+    printf("  %-32s %9s %10s %7s %8s\n", "family", "calls", "ms", "%", "GFLOP/s");
+    for (int i = 0; i < r->n_families; i++) {
+        const vd_bench_family *f = &r->families[i];
+        printf("  %-32s %9.0f %10.3f %7.2f ", f->name, f->calls, f->seconds * 1e3,
+               100.0 * f->seconds / r->mean_step_seconds);
+        if (f->is_conv && f->seconds > 0) printf("%8.1f\n", f->flops / f->seconds / 1e9);
+        else printf("%8s\n", "-");
+    }
 }
 
 static int parse_int(const char *s, const char *what, int lo, int *out) {
@@ -49,6 +69,7 @@ static int run_bench(const char *cfg, const vd_cli_sets *sets, vd_bench_opts *o)
             printf("GFLOP/s       %.1f (training FLOPs: 3 x %.3f GFLOP forward per image)\n", r.gflops, r.fwd_gflop_per_image);
             printf("peak RSS      %.1f MB (activation arena %.1f MB)\n", r.peak_rss_bytes / 1e6, r.arena_bytes / 1e6);
             printf("loss          %.5f\n", r.loss);
+            if (o->profile) print_profile(&r);
         }
     }
     free(hp);
@@ -59,7 +80,8 @@ int vd_cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {
         {"batch", required_argument, 0, 'b'}, {"steps", required_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
-        {"set", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"set", required_argument, 0, 's'}, {"profile", no_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     vd_bench_opts o = {.batch = 0, .steps = 3, .threads = 0, .backend = "cpu"};
     vd_cli_sets sets = {0};
     int c;
@@ -69,6 +91,7 @@ int vd_cmd_bench(int argc, char **argv) {
         if (c == 'n' && parse_int(optarg, "--steps", 1, &o.steps)) return 2;
         if (c == 't' && parse_int(optarg, "--threads", 0, &o.threads)) return 2;
         if (c == 'k') o.backend = optarg;
+        if (c == 'p') o.profile = true;
         if (c == 's' && vd_cli_add_set(&sets, "bench", optarg)) return 2;
         if (c == 'h') return bench_help(), 0;
         if (c == '?') return vd_cli_usage_error("bench", "bad option");

@@ -88,7 +88,13 @@ int vd_cmd_eval(int argc, char **argv) {
         else if (c == 'd') a.dir = optarg;
         else if (c == 'p') a.samples = optarg;
         else if (c == 'j') a.json = optarg;
-        else if (c == 't') a.o.threads = atoi(optarg);
+        else if (c == 't') {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || v < 0 || v > 4096)
+                return vd_cli_usage_error("eval", "--threads must be an integer >= 0, got '%s'", optarg);
+            a.o.threads = (int)v;
+        }
         else if (c == 'k') a.o.backend = optarg;
         else if (c == 'q') a.o.quiet = true;
         else if (c == 'h') return eval_help(), 0;

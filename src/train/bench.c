@@ -1,5 +1,6 @@
 /* The training-step benchmark behind `vdvae bench`: a model of the config at batch B on a
  * CPU backend, random images in [-1, 1], N timed forward+backward steps after one warm-up. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -18,10 +19,42 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static vd_status make_backend(const char *name, int threads, vd_backend **be, vd_err *err) {
+static vd_status make_inner(const char *name, int threads, vd_backend **be, vd_err *err) {
     if (!strcmp(name, "cpu")) return vd_backend_create_cpu(be, threads, err);
     if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(be, err);
     return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
+}
+
+static vd_status make_backend(const vd_bench_opts *o, vd_backend **be, vd_err *err) {
+    vd_backend *in;
+    vd_status st = make_inner(o->backend, o->threads, &in, err);
+    if (st) return st;
+    if (!o->profile) {
+        *be = in;
+        return VD_OK;
+    }
+    if ((st = vd_backend_create_profile(be, in, err))) vd_backend_destroy(in);
+    return st;
+}
+
+static int cmp_family(const void *a, const void *b) {
+    double x = ((const vd_bench_family *)a)->seconds, y = ((const vd_bench_family *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+/* The profile of the timed steps as per-step figures, slowest family first. */
+static void read_profile(vd_backend *be, int steps, vd_bench_result *r) {
+    vd_profile_family f[VD_BENCH_FAMILIES_MAX];
+    r->n_families = vd_backend_profile_read(be, f, VD_BENCH_FAMILIES_MAX);
+    for (int i = 0; i < r->n_families; i++) {
+        vd_bench_family *o = &r->families[i];
+        snprintf(o->name, sizeof o->name, "%s", f[i].name);
+        o->calls = (double)f[i].calls / steps;
+        o->seconds = f[i].seconds / steps;
+        o->flops = f[i].flops / steps;
+        o->is_conv = f[i].is_conv;
+    }
+    qsort(r->families, (size_t)r->n_families, sizeof *r->families, cmp_family);
 }
 
 static void upload_images(vd_net *net, uint64_t seed) {
@@ -65,8 +98,11 @@ static vd_status run(vd_net *net, const vd_hparams *hp, const vd_bench_opts *o, 
         double t0 = vd_now_seconds();
         st = step(net, hp, &loss, noise, sums, s + 1, err);
         if (s >= 0) times[s] = vd_now_seconds() - t0;
+        else if (o->profile) vd_backend_profile_reset(net->be);
     }
     if (!st) {
+        for (int s = 0; s < o->steps; s++) r->mean_step_seconds += times[s] / o->steps;
+        if (o->profile) read_profile(net->be, o->steps, r);
         qsort(times, (size_t)o->steps, sizeof *times, cmp_double);
         r->step_seconds = times[o->steps / 2];
         r->images_per_second = net->batch / r->step_seconds;
@@ -87,7 +123,7 @@ vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_re
     vd_net net;
     vd_status st = vd_arch_build(&arch, hp, err);
     if (st) return st;
-    if (!(st = make_backend(o->backend, o->threads, &be, err))) {
+    if (!(st = make_backend(o, &be, err))) {
         vd_net_opts no;
         vd_net_opts_from_hparams(&no, hp, o->batch);
         if (!(st = vd_net_create(&net, &arch, be, &no, err))) {
