@@ -110,22 +110,45 @@ static int64_t largest_activation(const vd_arch *a) {
     return m;
 }
 
+/* Per-image sizes of the top-down blocks' gradient temporaries, each its own maximum. */
+typedef struct latent_sizes {
+    int64_t pr, cat, q, raw, v;
+} latent_sizes;
+
+static latent_sizes largest_latent_tensors(const vd_arch *a) {
+    latent_sizes m = {0};
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        if (b->kind != VD_BLOCK_DOWN) continue;
+        int64_t px = (int64_t)b->res_out * b->res_out;
+        int64_t pr = px * 2 * b->c_out, cat = px * (b->c_out + b->skip_ch), q = px * b->c_out;
+        int64_t raw = px * 2 * b->n_variates, v = px * b->n_variates;
+        if (pr > m.pr) m.pr = pr;
+        if (cat > m.cat) m.cat = cat;
+        if (q > m.q) m.q = q;
+        if (raw > m.raw) m.raw = raw;
+        if (v > m.v) m.v = v;
+    }
+    return m;
+}
+
 static void plan_temporaries(vd_net *net, arena *ar) {
     const vd_arch *a = net->arch;
-    int64_t s = largest_activation(a) * net->batch;
+    int64_t s = largest_activation(a) * net->batch, B = net->batch;
+    latent_sizes l = largest_latent_tensors(a);
     net->scratch_floats = s;
     for (int i = 0; i < 4; i++) net->scratch[i] = take(ar, s);
     for (int i = 0; i < 2; i++) net->dstream[i] = take(ar, s);
-    net->dpr = take(ar, s);
-    net->dcat = take(ar, s);
-    net->dq = take(ar, s);
-    net->draw_p = take(ar, s);
-    net->draw_q = take(ar, s);
-    net->dprior_mean = take(ar, s);
-    net->dprior_p = take(ar, s);
-    net->dpost_mean = take(ar, s);
-    net->dpost_p = take(ar, s);
-    net->dz = take(ar, s);
+    net->dpr = take(ar, l.pr * B);
+    net->dcat = take(ar, l.cat * B);
+    net->dq = take(ar, l.q * B);
+    net->draw_p = take(ar, l.raw * B);
+    net->draw_q = take(ar, l.raw * B);
+    net->dprior_mean = take(ar, l.v * B);
+    net->dprior_p = take(ar, l.v * B);
+    net->dpost_mean = take(ar, l.v * B);
+    net->dpost_p = take(ar, l.v * B);
+    net->dz = take(ar, l.v * B);
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
         if (b->kind == VD_BLOCK_UP_SKIP) net->dskips[b->skip] = take(ar, img(net, b->res_in, b->skip_ch));
