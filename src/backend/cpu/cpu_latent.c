@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/latent_math.h"
 #include "vdvae/rng.h"
 
 #define KL_CHUNK 256    /* pixels per chunk of the KL sum */
@@ -25,14 +26,6 @@ static bool base_known(vd_backend *be, const char *op, int base) {
     if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
     vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown distribution base %d", op, base);
     return false;
-}
-
-/* The std a stats tensor p holds: itself (std base) or exp(beta logstd). */
-static double std_of(int base, double beta, double p) {
-    return base == VD_BASE_STD ? p : exp(beta * p);
-}
-static double dstd_dp(int base, double beta, double p) {
-    return base == VD_BASE_STD ? 1.0 : beta * exp(beta * p);
 }
 
 static bool stats_shapes(vd_backend *be, const char *op, const vd_tensor *raw,
@@ -199,28 +192,6 @@ void vd_cpu_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_pr
         for (int c = 0; c < z->c; c++)
             out[c] = mask[c] * out[c] + (1 - mask[c]) * zp[c];
     }
-}
-
-/* One element of KL(post || prior) and its partial derivatives, with the reference's
- * term1 = (mu_p - mu_q) / s_q, term2 = s_p / s_q. */
-typedef struct kl_point {
-    double kl, d_post_mean, d_post_p, d_prior_mean, d_prior_p;
-} kl_point;
-
-static kl_point kl_at(int base, double beta, double pm, double pp, double qm, double qp) {
-    double inv_q = base == VD_BASE_STD ? 1 / qp : exp(-beta * qp);
-    double t1 = (pm - qm) * inv_q, t2 = std_of(base, beta, pp) * inv_q;
-    kl_point k = {.kl = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - log(t2)};
-    k.d_post_mean = t1 * inv_q;
-    k.d_prior_mean = -t1 * inv_q;
-    if (base == VD_BASE_STD) {
-        k.d_post_p = t2 * inv_q - 1 / pp;
-        k.d_prior_p = (1 - t1 * t1 - t2 * t2) * inv_q;
-    } else {
-        k.d_post_p = beta * (t2 * t2 - 1);
-        k.d_prior_p = -beta * (t1 * t1 + t2 * t2 - 1);
-    }
-    return k;
 }
 
 static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor *const t[4]) {

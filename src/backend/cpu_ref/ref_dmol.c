@@ -1,47 +1,11 @@
-/* cpu_ref discretised mixture of logistics: the negative log-likelihood with the reference's
- * four-way selection (lowest pixel, highest pixel, bin mass, pdf at the bin centre), its
- * analytic gradient through that selection, and Gumbel-max / logistic sampling. Per-pixel
- * math is in double; the selection compares float targets with the float pixel bounds, as
- * the reference compares float32 tensors with Python floats. */
+/* cpu_ref discretised mixture of logistics: plain loops over pixels around the per-pixel math
+ * of backend/dmol_math.h (the nll, its gradient, sampling), summed in pixel order. */
 #include "backend/cpu_ref/ref.h"
-#include "vdvae/rng.h"
-
-#define DMOL_MAX_MIX 256
-
-typedef struct dmol_ctx {
-    int m, c; /* mixtures, colours */
-    int base;
-    double beta, min_logscale, min_scale;
-    double k;     /* number of bins - 1: 2^bits - 1 */
-    float lo, hi; /* pixel values of 0 and of 255 after quantisation to `bits` */
-} dmol_ctx;
-
-static dmol_ctx dmol_context(const vd_dmol *d) {
-    double step = ldexp(1.0, 8 - d->num_bits);
-    dmol_ctx k = {
-        .m = d->n_mix,
-        .c = d->channels,
-        .base = d->base,
-        .beta = d->beta,
-        .min_logscale = d->min_logscale,
-        .min_scale = exp(d->min_logscale),
-        .k = ldexp(1.0, d->num_bits) - 1,
-        .lo = -1.0f,
-        .hi = (float)((floor(255.0 / step) * step - 127.5) / 127.5),
-    };
-    return k;
-}
-
-/* Channel of parameter `kind` (0 mean, 1 raw scale, 2 raw coefficient) of colour c, mix m. */
-static inline int dmol_ch(const dmol_ctx *k, int kind, int c, int m) {
-    return k->m + c * 3 * k->m + kind * k->m + m;
-}
+#include "backend/dmol_math.h"
 
 static bool dmol_args(vd_backend *be, const char *op, const vd_dmol *d, const vd_tensor *logits,
                       const vd_tensor *x) {
-    if (!d || d->n_mix < 1 || d->n_mix > DMOL_MAX_MIX || (d->channels != 1 && d->channels != 3) ||
-        d->num_bits < 1 || d->num_bits > 8 ||
-        (d->base != VD_BASE_STD && d->base != VD_BASE_LOGSTD)) {
+    if (!dmol_supported(d)) {
         vd_backend_fail(be, VD_ERR_INVALID,
                         "%s: unsupported mixture (need 1..%d mixtures, 1 or 3 channels, "
                         "1..8 bits, std or logstd base)",
@@ -58,134 +22,6 @@ static bool dmol_args(vd_backend *be, const char *op, const vd_dmol *d, const vd
                     logits->n, logits->h, logits->w, logits->c, want, x->n, x->h, x->w, x->c);
     return false;
 }
-
-/* Gradient share of a max(a, b) input that won: torch splits ties evenly. */
-static double max_share(double mine, double other) {
-    return mine > other ? 1.0 : mine == other ? 0.5 : 0.0;
-}
-
-/* 1 / scale and the reference's log_scales from a raw scale channel: std base
- * scale = max(softplus_beta(r), e^min_logscale), log_scales = log(scale); logstd base
- * log_scales = max(r, min_logscale) and 1 / scale = exp(-beta log_scales). */
-typedef struct dmol_scale {
-    double inv, log_s;
-} dmol_scale;
-
-static dmol_scale dmol_scale_of(const dmol_ctx *k, double r) {
-    if (k->base == VD_BASE_STD) {
-        double s = fmax(ref_softplus(r, k->beta), k->min_scale);
-        return (dmol_scale){1 / s, log(s)};
-    }
-    double ls = fmax(r, k->min_logscale);
-    return (dmol_scale){exp(-k->beta * ls), ls};
-}
-
-/* dL/dr from dL/d(1/scale) and dL/d(log_scales). */
-static double dmol_scale_grad(const dmol_ctx *k, double r, double g_inv, double g_log) {
-    if (k->base == VD_BASE_STD) {
-        double sp = ref_softplus(r, k->beta), s = fmax(sp, k->min_scale);
-        double g_s = -g_inv / (s * s) + g_log / s;
-        return g_s * max_share(sp, k->min_scale) * ref_softplus_grad(r, k->beta);
-    }
-    double ls = fmax(r, k->min_logscale);
-    double g_ls = g_log - k->beta * exp(-k->beta * ls) * g_inv;
-    return g_ls * max_share(r, k->min_logscale);
-}
-
-/* log p of one colour under one logistic; *g_mean and *g_raw get dlogp/dmean and dlogp/dr.
- * Only the selected branch carries gradient, as torch.where routes it. */
-static double dmol_logp(const dmol_ctx *k, float x, double mean, double r, double *g_mean,
-                        double *g_raw) {
-    dmol_scale sc = dmol_scale_of(k, r);
-    double cen = x - mean, half = 1 / k->k;
-    double plus = sc.inv * (cen + half), minus = sc.inv * (cen - half), mid = sc.inv * cen;
-    double gp = 0, gm = 0, gmid = 0, g_log = 0, logp;
-    if (x == k->lo) {
-        logp = plus - ref_softplus(plus, 1);
-        gp = 1 - ref_softplus_grad(plus, 1);
-    } else if (x == k->hi) {
-        logp = -ref_softplus(minus, 1);
-        gm = -ref_softplus_grad(minus, 1);
-    } else {
-        double sp = ref_sigmoid(plus), sm = ref_sigmoid(minus), delta = sp - sm;
-        if (delta > 1e-5) {
-            logp = log(fmax(delta, 1e-12));
-            gp = sp * (1 - sp) / delta;
-            gm = -sm * (1 - sm) / delta;
-        } else {
-            logp = mid - sc.log_s - 2 * ref_softplus(mid, 1) - log(k->k / 2);
-            gmid = 1 - 2 * ref_softplus_grad(mid, 1);
-            g_log = -1;
-        }
-    }
-    *g_mean = -sc.inv * (gp + gm + gmid);
-    double g_inv = (cen + half) * gp + (cen - half) * gm + cen * gmid;
-    *g_raw = dmol_scale_grad(k, r, g_inv, g_log);
-    return logp;
-}
-
-/* Colour c's mean under mixture m: m_c plus the tanh coefficients times earlier colours. */
-static double dmol_mean(const dmol_ctx *k, const float *l, const float *x, int c, int m) {
-    double mu = l[dmol_ch(k, 0, c, m)];
-    if (c == 1) mu += tanh(l[dmol_ch(k, 2, 0, m)]) * x[0];
-    if (c == 2) mu += tanh(l[dmol_ch(k, 2, 1, m)]) * x[0] + tanh(l[dmol_ch(k, 2, 2, m)]) * x[1];
-    return mu;
-}
-
-static double logsumexp(const double *v, int n) {
-    double mx = -INFINITY, s = 0;
-    for (int i = 0; i < n; i++)
-        mx = fmax(mx, v[i]);
-    if (mx == -INFINITY) return mx;
-    for (int i = 0; i < n; i++)
-        s += exp(v[i] - mx);
-    return mx + log(s);
-}
-
-/* Scatter dlogp/dmean of colour c, mixture m (times u) to its mean and coefficients. */
-static void dmol_mean_grad(const dmol_ctx *k, const float *l, const float *x, int c, int m,
-                           double g, float *dl) {
-    dl[dmol_ch(k, 0, c, m)] = (float)g;
-    for (int j = 0; j < 3 && c > 0; j++) {
-        int colour_of_coeff = j == 0 ? 1 : 2;
-        if (colour_of_coeff != c) continue;
-        double t = tanh(l[dmol_ch(k, 2, j, m)]);
-        double xin = j == 2 ? x[1] : x[0];
-        dl[dmol_ch(k, 2, j, m)] = (float)(g * xin * (1 - t * t));
-    }
-}
-
-/* nll of one pixel; with dl, also writes dl (=) as scale * dnll/dlogits. */
-static double dmol_pixel(const dmol_ctx *k, const float *l, const float *x, double scale,
-                         float *dl) {
-    double lp[DMOL_MAX_MIX], mixl[DMOL_MAX_MIX], gmean[3][DMOL_MAX_MIX], graw[3][DMOL_MAX_MIX];
-    if (k->m < 1) /* never: dmol_args checked it; tells the compiler the arrays get filled */
-        return 0;
-    for (int m = 0; m < k->m; m++) {
-        mixl[m] = l[m];
-        lp[m] = 0;
-        for (int c = 0; c < k->c; c++)
-            lp[m] += dmol_logp(k, x[c], dmol_mean(k, l, x, c, m), l[dmol_ch(k, 1, c, m)],
-                               &gmean[c][m], &graw[c][m]);
-    }
-    double lse_mix = logsumexp(mixl, k->m);
-    for (int m = 0; m < k->m; m++)
-        lp[m] += mixl[m] - lse_mix;
-    double lse = logsumexp(lp, k->m);
-    if (!dl) return -lse;
-    for (int ch = 0; ch < k->m * (3 * k->c + 1); ch++)
-        dl[ch] = 0; /* coefficients a colour never uses (C = 1, or colour 2's) stay zero */
-    for (int m = 0; m < k->m; m++) {
-        double w = exp(lp[m] - lse), u = -scale * w;
-        dl[m] = (float)(scale * (exp(mixl[m] - lse_mix) - w));
-        for (int c = 0; c < k->c; c++) {
-            dmol_mean_grad(k, l, x, c, m, u * gmean[c][m], dl);
-            dl[dmol_ch(k, 1, c, m)] = (float)(u * graw[c][m]);
-        }
-    }
-    return -lse;
-}
-
 void vd_ref_dmol_fwd(vd_backend *be, const vd_dmol *d, const vd_tensor *logits, const vd_tensor *x,
                      float *nll) {
     if (!dmol_args(be, "dmol_fwd", d, logits, x)) return;
@@ -206,44 +42,6 @@ void vd_ref_dmol_bwd(vd_backend *be, const vd_dmol *d, float scale, const vd_ten
     dmol_ctx k = dmol_context(d);
     for (int64_t p = 0; p < ref_pixels(x); p++)
         dmol_pixel(&k, ref_px(logits, p), ref_px(x, p), scale, ref_px(dlogits, p));
-}
-
-/* Uniform draw i mapped from (0, 1) to (1e-5, 1 - 1e-5) in float, as uniform_(1e-5, 1-1e-5)
- * would draw it; the same map applies to given uniforms and Philox ones. */
-static double dmol_uniform(const vd_noise *noise, int64_t i) {
-    float u =
-        noise->given ? noise->given[i] : vd_rng_uniform(noise->seed, noise->stream, (uint64_t)i);
-    return 1e-5f + (1.0f - 2e-5f) * u;
-}
-
-static int dmol_pick(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
-                     int64_t first) {
-    int best = 0;
-    double best_v = -INFINITY;
-    for (int m = 0; m < k->m; m++) {
-        double v = l[m] / t - log(-log(dmol_uniform(noise, first + m)));
-        if (v > best_v) {
-            best_v = v;
-            best = m;
-        }
-    }
-    return best;
-}
-
-static void dmol_sample_pixel(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
-                              int64_t p, int64_t pixels, float *out) {
-    int m = dmol_pick(k, l, t, noise, p * k->m);
-    double xs[3];
-    for (int c = 0; c < k->c; c++) {
-        double u = dmol_uniform(noise, pixels * k->m + p * k->c + c);
-        double s = 1 / dmol_scale_of(k, l[dmol_ch(k, 1, c, m)]).inv;
-        double v = l[dmol_ch(k, 0, c, m)] + s * t * (log(u) - log(1 - u));
-        if (c == 1) v += tanh(l[dmol_ch(k, 2, 0, m)]) * xs[0];
-        if (c == 2)
-            v += tanh(l[dmol_ch(k, 2, 1, m)]) * xs[0] + tanh(l[dmol_ch(k, 2, 2, m)]) * xs[1];
-        xs[c] = fmin(fmax(v, k->lo), k->hi);
-        out[c] = (float)xs[c];
-    }
 }
 
 void vd_ref_dmol_sample(vd_backend *be, const vd_dmol *d, float temperature,
