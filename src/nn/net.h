@@ -25,7 +25,7 @@ typedef struct vd_net_block {
     float *skip;      /* UP_SKIP: its skip projection [res_in, skip_ch]; DOWN: the skip it reads */
     float *unpool_pre;/* DOWN with stride: unpool conv output before LeakyReLU [res_in, c] */
     float *y1;        /* DOWN: after unpool (or = in) [r, c] */
-    float *cat;       /* DOWN: concat(y1, skip) [r, c + skip_ch] */
+    float *cat;       /* DOWN: concat(y1, skip) [r, c + skip_ch]: the net's shared buffer */
     float *prior_raw, *post_raw;  /* [r, 2V] */
     float *prior_mean, *prior_p, *post_mean, *post_p, *z; /* [r, V] */
     float *y2;        /* DOWN: y1 + kl_residual + z_proj(z) [r, c] */
@@ -52,6 +52,8 @@ typedef struct vd_net {
     float *dprior_mean, *dprior_p, *dpost_mean, *dpost_p, *dz;
     float **skips, **dskips;     /* [n_skips] the skips and their gradients */
     int64_t scratch_floats;
+    float *cat;                  /* one concat(y1, skip) buffer for every block: filled again
+                                    before each read instead of kept per block */
     float *input;                /* [B, R, R, C] */
     float *logits;               /* [B, R, R, out_ch] */
     float *sums;                 /* device: [0] output nll sum, [1 + i] KL sum of latent i */
@@ -112,6 +114,9 @@ void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise,
  * buffer of arch->total_floats, or into the net's parameters. */
 void vd_arch_init_params(const vd_arch *a, uint64_t seed, float *host);
 vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);
+
+/* Fill net->cat with concat(y1, skip) of a top-down block (forward and backward). */
+void vd_net_fill_cat(vd_net *net, const vd_block *b, const vd_net_block *nb);
 
 /* Conv of an arch conv on views x -> y, with the net's parameters. */
 vd_conv_desc vd_net_conv_desc(const vd_conv *c);

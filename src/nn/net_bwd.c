@@ -104,6 +104,7 @@ static void nets_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, flo
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out;
+    vd_net_fill_cat(net, b, nb); /* the posterior net's input, not kept from the forward pass */
     cell_bwd(net, &a->cells[b->posterior_cell], &nb->post_cell, net->dq, net->dcat, false);
     vd_tensor dcat = T(net, net->dcat, r, c + b->skip_ch), dy1 = T(net, g, r, c);
     vd_tensor dcat_y = vd_tensor_channels(dcat, 0, c), dcat_s = vd_tensor_channels(dcat, c, b->skip_ch);

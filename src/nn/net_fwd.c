@@ -71,6 +71,15 @@ static void unpool_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
     be->i->broadcast_fwd(be, W(net, b->scale_bias), &y1, true);
 }
 
+void vd_net_fill_cat(vd_net *net, const vd_block *b, const vd_net_block *nb) {
+    int r = b->res_out, c = b->c_out;
+    vd_tensor y1 = T(net, nb->y1, r, c), cat = T(net, nb->cat, r, c + b->skip_ch);
+    vd_tensor cat_y = vd_tensor_channels(cat, 0, c), cat_s = vd_tensor_channels(cat, c, b->skip_ch);
+    vd_tensor skip = T(net, nb->skip, r, b->skip_ch);
+    net->be->i->copy(net->be, &y1, &cat_y);
+    net->be->i->copy(net->be, &skip, &cat_s);
+}
+
 /* Prior and posterior nets, their latent statistics, the posterior sample and the KL. */
 /* Variates whose mask is 0 take a prior sample (inference only). */
 static void mask_with_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, const float *mask,
@@ -88,11 +97,7 @@ static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
-    vd_tensor y1 = T(net, nb->y1, r, c), cat = T(net, nb->cat, r, c + b->skip_ch);
-    vd_tensor cat_y = vd_tensor_channels(cat, 0, c), cat_s = vd_tensor_channels(cat, c, b->skip_ch);
-    vd_tensor skip = T(net, nb->skip, r, b->skip_ch);
-    be->i->copy(be, &y1, &cat_y);
-    be->i->copy(be, &skip, &cat_s);
+    vd_net_fill_cat(net, b, nb);
     cell_fwd(net, &a->cells[b->prior_cell], &nb->prior_cell);
     cell_fwd(net, &a->cells[b->posterior_cell], &nb->post_cell);
     vd_tensor pr = T(net, nb->prior_cell.out, r, 2 * c), q = T(net, nb->post_cell.out, r, c);

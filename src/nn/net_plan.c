@@ -59,7 +59,7 @@ static float *plan_down(vd_net *net, arena *ar, const vd_block *b, vd_net_block 
         nb->y1 = take(ar, img(net, r, c));
     }
     plan_cell(net, ar, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1);
-    nb->cat = take(ar, img(net, r, c + b->skip_ch));
+    nb->cat = net->cat; /* rebuilt from y1 and the skip whenever it is read */
     plan_cell(net, ar, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat);
     nb->prior_raw = take(ar, img(net, r, 2 * v));
     nb->post_raw = take(ar, img(net, r, 2 * v));
@@ -72,9 +72,12 @@ static float *plan_down(vd_net *net, arena *ar, const vd_block *b, vd_net_block 
     return nb->stream = plan_cells(net, ar, b, nb, nb->y2);
 }
 
+static int64_t largest_cat(const vd_arch *a);
+
 static void plan_blocks(vd_net *net, arena *ar) {
     const vd_arch *a = net->arch;
     net->input = take(ar, img(net, a->image_res, a->image_ch));
+    net->cat = take(ar, largest_cat(a) * net->batch);
     float *x = NULL;
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
@@ -130,6 +133,10 @@ static latent_sizes largest_latent_tensors(const vd_arch *a) {
         if (v > m.v) m.v = v;
     }
     return m;
+}
+
+static int64_t largest_cat(const vd_arch *a) {
+    return largest_latent_tensors(a).cat;
 }
 
 static void plan_temporaries(vd_net *net, arena *ar) {
