@@ -38,4 +38,42 @@ static inline kl_point kl_at(int base, double beta, double pm, double pp, double
     return k;
 }
 
+/* torch.nn.Softplus(beta) for the scales: linear where beta x > 20, and its slope. */
+static inline double latent_softplus(double x, double beta) {
+    return beta * x > 20.0 ? x : log1p(exp(beta * x)) / beta;
+}
+static inline double latent_softplus_grad(double x, double beta) {
+    double e = beta * x;
+    return e > 20.0 ? 1.0 : (e >= 0 ? 1.0 / (1.0 + exp(-e)) : exp(e) / (1.0 + exp(e)));
+}
+
+/* One variate's statistics from its raw mean and scale: std = softplus_beta(raw) or
+ * logstd = raw, shifted by a residual prior (pm, pp) when `prior`. */
+static inline void latent_stats_elem(int base, double beta, double m_raw, double s_raw, bool prior,
+                                     double pm, double pp, double *m, double *p) {
+    double s = base == VD_BASE_STD ? latent_softplus(s_raw, beta) : s_raw;
+    if (prior) {
+        m_raw += pm;
+        s = base == VD_BASE_STD ? s * pp : s + pp;
+    }
+    *m = m_raw;
+    *p = s;
+}
+
+/* Its backward from (gm, gp) = d/d(mean, p): gradients of the raw mean and scale, and of the
+ * residual prior's mean and p (meaningful when `prior`). */
+static inline void latent_stats_elem_bwd(int base, double beta, double s_raw, bool prior, double pp,
+                                         double gm, double gp, double *g_raw_m, double *g_raw_s,
+                                         double *g_prior_m, double *g_prior_p) {
+    *g_raw_m = gm;
+    *g_prior_m = gm;
+    if (base == VD_BASE_STD) {
+        *g_raw_s = gp * (prior ? pp : 1.0) * latent_softplus_grad(s_raw, beta);
+        *g_prior_p = gp * latent_softplus(s_raw, beta);
+    } else {
+        *g_raw_s = gp;
+        *g_prior_p = gp;
+    }
+}
+
 #endif

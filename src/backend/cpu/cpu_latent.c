@@ -11,17 +11,6 @@
 #define KL_CHUNK 256    /* pixels per chunk of the KL sum */
 #define NOISE_GROUP 64  /* Philox draws made at a time, a block per four */
 
-static double sigmoid(double x) {
-    return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-}
-/* torch.nn.Softplus: linear where beta x > 20. */
-static double softplus(double x, double beta) {
-    return beta * x > 20.0 ? x : log1p(exp(beta * x)) / beta;
-}
-static double softplus_grad(double x, double beta) {
-    return beta * x > 20.0 ? 1.0 : sigmoid(beta * x);
-}
-
 static bool base_known(vd_backend *be, const char *op, int base) {
     if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
     vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown distribution base %d", op, base);
@@ -60,14 +49,11 @@ void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tens
     for (int64_t q = 0; q < cpu_pixels(mean); q++) {
         const float *r = cpu_px(raw, q);
         for (int c = 0; c < v; c++) {
-            double m = r[c], s = r[v + c];
-            if (base == VD_BASE_STD) s = softplus(s, beta);
-            if (prior_mean) {
-                m += cpu_px(prior_mean, q)[c];
-                s = base == VD_BASE_STD ? s * cpu_px(prior_p, q)[c] : s + cpu_px(prior_p, q)[c];
-            }
+            double m, sp;
+            latent_stats_elem(base, beta, r[c], r[v + c], prior_mean != NULL,
+                              prior_mean ? cpu_px(prior_mean, q)[c] : 0, prior_mean ? cpu_px(prior_p, q)[c] : 0, &m, &sp);
             cpu_px(mean, q)[c] = (float)m;
-            cpu_px(p, q)[c] = (float)s;
+            cpu_px(p, q)[c] = (float)sp;
         }
     }
 }
@@ -88,18 +74,16 @@ void vd_cpu_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tens
     CPU_PARALLEL_FOR(vd_tensor_numel(raw))
     for (int64_t q = 0; q < cpu_pixels(dmean); q++) {
         for (int c = 0; c < v; c++) {
-            double gm = cpu_px(dmean, q)[c], gp = cpu_px(dp, q)[c], r = cpu_px(raw, q)[v + c];
-            double gr = gp;
-            if (base == VD_BASE_STD) {
-                double prior_std = prior_mean ? cpu_px(prior_p, q)[c] : 1.0;
-                gr = gp * prior_std * softplus_grad(r, beta);
-                if (dprior) cpu_px(dprior_p, q)[c] += (float)(gp * softplus(r, beta));
-            } else if (dprior) {
-                cpu_px(dprior_p, q)[c] += (float)gp;
+            double grm, grs, gpm, gpp;
+            latent_stats_elem_bwd(base, beta, cpu_px(raw, q)[v + c], prior_mean != NULL,
+                                  prior_mean ? cpu_px(prior_p, q)[c] : 1.0, cpu_px(dmean, q)[c], cpu_px(dp, q)[c],
+                                  &grm, &grs, &gpm, &gpp);
+            if (dprior) {
+                cpu_px(dprior_mean, q)[c] += (float)gpm;
+                cpu_px(dprior_p, q)[c] += (float)gpp;
             }
-            if (dprior) cpu_px(dprior_mean, q)[c] += (float)gm;
-            cpu_px(draw, q)[c] = (float)gm;
-            cpu_px(draw, q)[v + c] = (float)gr;
+            cpu_px(draw, q)[c] = (float)grm;
+            cpu_px(draw, q)[v + c] = (float)grs;
         }
     }
 }

@@ -41,14 +41,11 @@ void vd_ref_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tens
     int v = mean->c;
     for (int64_t q = 0; q < ref_pixels(mean); q++) {
         for (int c = 0; c < v; c++) {
-            double m = ref_px(raw, q)[c], s = ref_px(raw, q)[v + c];
-            if (base == VD_BASE_STD) s = ref_softplus(s, beta);
-            if (prior_mean) {
-                m += ref_px(prior_mean, q)[c];
-                s = base == VD_BASE_STD ? s * ref_px(prior_p, q)[c] : s + ref_px(prior_p, q)[c];
-            }
+            double m, sp;
+            latent_stats_elem(base, beta, ref_px(raw, q)[c], ref_px(raw, q)[v + c], prior_mean != NULL,
+                              prior_mean ? ref_px(prior_mean, q)[c] : 0, prior_mean ? ref_px(prior_p, q)[c] : 0, &m, &sp);
             ref_px(mean, q)[c] = (float)m;
-            ref_px(p, q)[c] = (float)s;
+            ref_px(p, q)[c] = (float)sp;
         }
     }
 }
@@ -68,18 +65,16 @@ void vd_ref_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tens
     int v = dmean->c;
     for (int64_t q = 0; q < ref_pixels(dmean); q++) {
         for (int c = 0; c < v; c++) {
-            double gm = ref_px(dmean, q)[c], gp = ref_px(dp, q)[c], r = ref_px(raw, q)[v + c];
-            double gr = gp;
-            if (base == VD_BASE_STD) {
-                double prior_std = prior_mean ? ref_px(prior_p, q)[c] : 1.0;
-                gr = gp * prior_std * ref_softplus_grad(r, beta);
-                if (dprior) ref_px(dprior_p, q)[c] += (float)(gp * ref_softplus(r, beta));
-            } else if (dprior) {
-                ref_px(dprior_p, q)[c] += (float)gp;
+            double grm, grs, gpm, gpp;
+            latent_stats_elem_bwd(base, beta, ref_px(raw, q)[v + c], prior_mean != NULL,
+                                  prior_mean ? ref_px(prior_p, q)[c] : 1.0, ref_px(dmean, q)[c], ref_px(dp, q)[c],
+                                  &grm, &grs, &gpm, &gpp);
+            if (dprior) {
+                ref_px(dprior_mean, q)[c] += (float)gpm;
+                ref_px(dprior_p, q)[c] += (float)gpp;
             }
-            if (dprior) ref_px(dprior_mean, q)[c] += (float)gm;
-            ref_px(draw, q)[c] = (float)gm;
-            ref_px(draw, q)[v + c] = (float)gr;
+            ref_px(draw, q)[c] = (float)grm;
+            ref_px(draw, q)[v + c] = (float)grs;
         }
     }
 }
