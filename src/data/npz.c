@@ -15,28 +15,9 @@
 /* ---- the data.npy member -------------------------------------------------------------------- */
 
 typedef struct member {
-    zip_file_t *f;
-    const char *name; /* archive name for messages */
-    uint64_t size, pos;
+    vd_npy_zip_member z; /* file: the archive's name for messages; array: "data" */
+    uint64_t size;       /* of data.npy */
 } member;
-
-static vd_status mread(void *ctx, void *dst, size_t n, vd_err *err) {
-    member *m = ctx;
-    size_t got = 0;
-    while (got < n) {
-        zip_int64_t r = zip_fread(m->f, (char *)dst + got, n - got);
-        if (r < 0)
-            return vd_errorf(err, VD_ERR_INVALID, "%s: member data.npy: offset %llu: %s", m->name,
-                             (unsigned long long)(m->pos + got), zip_file_strerror(m->f));
-        if (r == 0)
-            return vd_errorf(err, VD_ERR_INVALID,
-                             "%s: member data.npy: offset %llu: truncated: %zu more bytes expected",
-                             m->name, (unsigned long long)(m->pos + got), n - got);
-        got += (size_t)r;
-    }
-    m->pos += n;
-    return VD_OK;
-}
 
 /* Bytes per image (product of all but the first dimension), 0 if it exceeds `limit`. */
 static uint64_t image_bytes(const vd_npy_header *h, uint64_t limit) {
@@ -54,23 +35,23 @@ static vd_status check_header(const member *m, const vd_npy_header *h, int res, 
     const char *d = h->descr;
     if (strcmp(d, "|u1") && strcmp(d, "<u1") && strcmp(d, ">u1") && strcmp(d, "u1"))
         return vd_errorf(err, VD_ERR_INVALID, "%s: data.npy has dtype '%s', expected uint8 ('|u1')",
-                         m->name, d);
+                         m->z.file, d);
     if (h->fortran)
         return vd_errorf(err, VD_ERR_INVALID, "%s: data.npy is in Fortran order, expected C order",
-                         m->name);
-    uint64_t want = (uint64_t)channels * res * res, left = m->size - m->pos;
+                         m->z.file);
+    uint64_t want = (uint64_t)channels * res * res, left = m->size - m->z.pos;
     char sh[160];
     vd_npy_shape_str(h, sh, sizeof sh);
     if (h->ndim < 2 || image_bytes(h, want) != want || h->shape[0] == 0)
         return vd_errorf(err, VD_ERR_INVALID,
                          "%s: data.npy has shape (%s), expected (N, %llu) for %d channels of "
-                         "%d x %d, N > 0", m->name, sh, (unsigned long long)want, channels, res,
+                         "%d x %d, N > 0", m->z.file, sh, (unsigned long long)want, channels, res,
                          res);
-    if (m->pos > m->size || h->shape[0] > left / want || left != h->shape[0] * want)
+    if (m->z.pos > m->size || h->shape[0] > left / want || left != h->shape[0] * want)
         return vd_errorf(err, VD_ERR_INVALID,
                          "%s: member data.npy: offset %llu: shape (%s) does not match the member, "
-                         "which holds %llu bytes after its header", m->name,
-                         (unsigned long long)m->pos, sh, (unsigned long long)left);
+                         "which holds %llu bytes after its header", m->z.file,
+                         (unsigned long long)m->z.pos, sh, (unsigned long long)left);
     return VD_OK;
 }
 
@@ -86,18 +67,18 @@ static vd_status read_pixels(member *m, vd_images *out, vd_err *err) {
     vd_status s = VD_OK;
     for (int64_t i = 0; i < out->n && s == VD_OK; i += CHUNK_IMAGES) {
         int64_t k = out->n - i < CHUNK_IMAGES ? out->n - i : CHUNK_IMAGES;
-        s = mread(m, chunk, per * (size_t)k, err);
+        s = vd_npy_zip_read(&m->z, chunk, per * (size_t)k, err);
         for (int64_t j = 0; j < k && s == VD_OK; j++)
             chw_to_hwc(chunk + per * j, out->h * out->w, out->c, vd_image_ptr(out, i + j));
     }
     free(chunk);
     /* reading past the end makes libzip check the member's CRC */
     uint8_t extra;
-    zip_int64_t r = s == VD_OK ? zip_fread(m->f, &extra, 1) : 0;
+    zip_int64_t r = s == VD_OK ? zip_fread(m->z.f, &extra, 1) : 0;
     if (r != 0)
-        s = vd_errorf(err, VD_ERR_INVALID, "%s: member data.npy: offset %llu: %s", m->name,
-                      (unsigned long long)m->pos,
-                      r < 0 ? zip_file_strerror(m->f) : "data beyond the stated size");
+        s = vd_errorf(err, VD_ERR_INVALID, "%s: member data.npy: offset %llu: %s", m->z.file,
+                      (unsigned long long)m->z.pos,
+                      r < 0 ? zip_file_strerror(m->z.f) : "data beyond the stated size");
     return s;
 }
 
@@ -125,16 +106,16 @@ static vd_status read_archive(zip_t *za, uint64_t archive_len, const char *name,
     vd_status s = vd_npy_stat_member(za, (zip_uint64_t)idx, archive_len, name, "data.npy",
                                      &st, err);
     if (s != VD_OK) return s;
-    member m = {zip_fopen_index(za, (zip_uint64_t)idx, 0), name, st.size, 0};
-    if (!m.f)
+    member m = {{zip_fopen_index(za, (zip_uint64_t)idx, 0), name, "data", 0}, st.size};
+    if (!m.z.f)
         return vd_errorf(err, VD_ERR_INVALID, "%s: cannot open member data.npy: %s", name,
                          zip_strerror(za));
     vd_npy_header h;
-    s = vd_npy_read_header(mread, &m, name, "data.npy", &h, err);
+    s = vd_npy_read_header(vd_npy_zip_read, &m.z, name, "data.npy", &h, err);
     if (s == VD_OK) s = check_header(&m, &h, res, channels, err);
     if (s == VD_OK) s = vd_images_alloc(out, (int64_t)h.shape[0], res, res, channels, err);
     if (s == VD_OK) s = read_pixels(&m, out, err);
-    zip_fclose(m.f);
+    zip_fclose(m.z.f);
     if (s != VD_OK) vd_images_free(out);
     return s;
 }

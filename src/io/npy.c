@@ -206,3 +206,21 @@ vd_status vd_npy_zip_failed(zip_error_t *ze, const char *file, vd_err *err) {
     zip_error_fini(ze);
     return s;
 }
+
+vd_status vd_npy_zip_read(void *ctx, void *dst, size_t n, vd_err *err) {
+    vd_npy_zip_member *m = ctx;
+    size_t got = 0;
+    while (got < n) {
+        zip_int64_t r = zip_fread(m->f, (char *)dst + got, n - got);
+        if (r < 0)
+            return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: %s", m->file,
+                             m->array, (unsigned long long)(m->pos + got), zip_file_strerror(m->f));
+        if (r == 0)
+            return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: truncated: "
+                             "%zu more bytes expected", m->file, m->array,
+                             (unsigned long long)(m->pos + got), n - got);
+        got += (size_t)r;
+    }
+    m->pos += n;
+    return VD_OK;
+}

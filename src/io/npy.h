@@ -37,6 +37,18 @@ size_t vd_npy_format_header(const char *descr, int ndim, const int64_t *shape, c
 /* "3, 48" ("3," for one dimension), for messages. */
 void vd_npy_shape_str(const vd_npy_header *h, char *buf, size_t cap);
 
+/* A zip member being read through vd_npy_zip_read: `file` names the archive and `array` the
+ * member's array (the member is <array>.npy); pos counts the bytes read so far. */
+typedef struct vd_npy_zip_member {
+    zip_file_t *f;
+    const char *file, *array;
+    uint64_t pos;
+} vd_npy_zip_member;
+
+/* A vd_npy_read_fn over a vd_npy_zip_member: exactly n bytes, or an error naming the file,
+ * member and offset (a read error, or the member ending early). */
+vd_status vd_npy_zip_read(void *ctx, void *dst, size_t n, vd_err *err);
+
 /* Sizes of member idx from the zip directory; a stated size impossible for the stored bytes
  * (a decompression bomb, a lie) fails before anything is allocated for it. */
 vd_status vd_npy_stat_member(zip_t *za, zip_uint64_t idx, uint64_t archive_len, const char *file,

@@ -305,40 +305,18 @@ struct vd_npz {
     entry *e;
 };
 
-typedef struct member {
-    zip_file_t *f;
-    const char *path, *name;
-    uint64_t pos;
-} member;
-
-static vd_status mread(void *ctx, void *dst, size_t n, vd_err *err) {
-    member *m = ctx;
-    size_t got = 0;
-    while (got < n) {
-        zip_int64_t r = zip_fread(m->f, (char *)dst + got, n - got);
-        if (r < 0)
-            return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: %s", m->path,
-                             m->name, (unsigned long long)(m->pos + got), zip_file_strerror(m->f));
-        if (r == 0)
-            return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: truncated: "
-                             "%zu more bytes expected", m->path, m->name,
-                             (unsigned long long)(m->pos + got), n - got);
-        got += (size_t)r;
-    }
-    m->pos += n;
-    return VD_OK;
-}
+typedef vd_npy_zip_member member;
 
 /* dtype, order and shape from the header, checked against the member's size. */
 static vd_status describe(const vd_npz *r, const member *m, const vd_npy_header *h,
                           uint64_t size, vd_npz_array *a, vd_err *err) {
     if (!parse_descr(h->descr, a->dtype, &a->itemsize))
         return vd_errorf(err, VD_ERR_INVALID, "%s: array '%s': dtype '%s' is not one we read "
-                         "(little-endian f4, f8, i4, i8, u1, b1 or U)", r->path, m->name,
+                         "(little-endian f4, f8, i4, i8, u1, b1 or U)", r->path, m->array,
                          h->descr);
     if (h->fortran)
         return vd_errorf(err, VD_ERR_INVALID, "%s: array '%s' is in Fortran order; save it with "
-                         "np.ascontiguousarray", r->path, m->name);
+                         "np.ascontiguousarray", r->path, m->array);
     a->ndim = h->ndim;
     for (int i = 0; i < h->ndim; i++)
         a->shape[i] = h->shape[i] > INT64_MAX ? -1 : (int64_t)h->shape[i];
@@ -349,7 +327,7 @@ static vd_status describe(const vd_npz *r, const member *m, const vd_npy_header 
     if (a->numel < 0 || (uint64_t)a->numel * a->itemsize != left)
         return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: shape (%s) of "
                          "'%s' does not match the member, which holds %llu bytes after its header",
-                         r->path, m->name, (unsigned long long)m->pos, sh, h->descr,
+                         r->path, m->array, (unsigned long long)m->pos, sh, h->descr,
                          (unsigned long long)left);
     a->nbytes = (size_t)left;
     return VD_OK;
@@ -360,7 +338,7 @@ static vd_status check_end(const vd_npz *r, member *m, vd_err *err) {
     uint8_t extra;
     zip_int64_t got = zip_fread(m->f, &extra, 1);
     if (got == 0) return VD_OK;
-    return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: %s", r->path, m->name,
+    return vd_errorf(err, VD_ERR_INVALID, "%s: member %s.npy: offset %llu: %s", r->path, m->array,
                      (unsigned long long)m->pos,
                      got < 0 ? zip_file_strerror(m->f) : "data beyond the stated size");
 }
@@ -371,17 +349,17 @@ static vd_status load(vd_npz *r, entry *e, vd_err *err) {
     zip_stat_t st;
     vd_status s = vd_npy_stat_member(r->za, e->index, r->len, r->path, member_name, &st, err);
     if (s != VD_OK) return s;
-    member m = {zip_fopen_index(r->za, e->index, 0), r->path, e->name, 0};
+    member m = {zip_fopen_index(r->za, e->index, 0), r->path, e->name, 0}; /* file, array */
     if (!m.f)
         return vd_errorf(err, VD_ERR_INVALID, "%s: cannot open member %s: %s", r->path,
                          member_name, zip_strerror(r->za));
     vd_npy_header h;
-    s = vd_npy_read_header(mread, &m, r->path, member_name, &h, err);
+    s = vd_npy_read_header(vd_npy_zip_read, &m, r->path, member_name, &h, err);
     if (s == VD_OK) s = describe(r, &m, &h, st.size, &e->a, err);
     if (s == VD_OK && !(e->data = malloc(e->a.nbytes ? e->a.nbytes : 1)))
         s = vd_errorf(err, VD_ERR_NOMEM, "%s: array '%s': out of memory for %zu bytes", r->path,
                       e->name, e->a.nbytes);
-    if (s == VD_OK) s = mread(&m, e->data, e->a.nbytes, err);
+    if (s == VD_OK) s = vd_npy_zip_read(&m, e->data, e->a.nbytes, err);
     if (s == VD_OK) s = check_end(r, &m, err);
     zip_fclose(m.f);
     if (s != VD_OK) {
