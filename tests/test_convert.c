@@ -11,6 +11,7 @@
 #include "nn/loss.h"
 #include "nn/net.h"
 #include "vd_test.h"
+#include "vd_ref_case.h"
 #include "vdvae/checkpoint.h"
 #include "vdvae/io.h"
 
@@ -18,30 +19,10 @@
 #define TOL 1e-4
 #define CFG "tests/reference/configs/tiny_rgb.cfg"
 
-static double scalar(const vd_st *st, const char *name) {
-    float v = NAN;
-    int64_t shape[1] = {1};
-    vd_err err;
-    if (vd_st_read_f32(st, name, 1, shape, 1, &v, &err)) fprintf(stderr, "%s\n", err.msg);
-    return v;
-}
-
 static void check_close(const char *what, double got, double want) {
     double rel = fabs(got - want) / (fabs(want) > 1e-6 ? fabs(want) : 1e-6);
     CHECKF(rel <= TOL, "%s: got %.8g want %.8g (rel %.2e)", what, got, want, rel);
     fprintf(stderr, "%s: ours %.8g, PyTorch %.8g (rel %.2e)\n", what, got, want, rel);
-}
-
-static float *upload_named(vd_backend *be, const vd_st *st, const char *name, int64_t *numel) {
-    const vd_st_tensor *t = vd_st_find(st, name);
-    if (!t) return NULL;
-    float *host = malloc((size_t)t->numel * sizeof *host), *dev = be->i->alloc(be, (size_t)t->numel * sizeof *dev);
-    vd_err err;
-    CHECKF(vd_st_read_f32(st, name, t->ndim, t->shape, t->numel, host, &err) == VD_OK, "%s", err.msg);
-    be->i->upload(be, dev, host, (size_t)t->numel * sizeof *host);
-    free(host);
-    if (numel) *numel = t->numel;
-    return dev;
 }
 
 /* The converted checkpoint through the real loader, every kind of tensor and the counters. */
@@ -74,28 +55,11 @@ static void forward_and_compare(vd_backend *be, const vd_hparams *hp, const vd_a
     CHECKF(vd_net_create(&net, arch, be, &o, &err) == VD_OK, "%s", err.msg);
     CHECK(vd_loss_init(&loss, arch->n_td, &err) == VD_OK);
     be->i->upload(be, net.params, params, (size_t)arch->total_floats * sizeof(float));
-    int64_t n_in = 0;
-    float *in = upload_named(be, st, "input", &n_in);
-    CHECK(in && n_in == (int64_t)batch * arch->image_res * arch->image_res * arch->image_ch);
-    be->i->copy(be, &(vd_tensor){in, 1, 1, 1, (int)n_in, n_in}, &(vd_tensor){net.input, 1, 1, 1, (int)n_in, n_in});
-    vd_noise *noise = calloc((size_t)arch->n_td, sizeof *noise);
-    char key[64];
-    for (int i = 0; i < arch->n_td; i++) {
-        snprintf(key, sizeof key, "eps.%d", i);
-        noise[i].given = upload_named(be, st, key, NULL);
-        CHECKF(noise[i].given, "%s missing", key);
-    }
-    vd_net_forward(&net, noise);
-    float *sums = malloc((size_t)(1 + arch->n_td) * sizeof *sums);
-    be->i->download(be, sums, net.sums, (size_t)(1 + arch->n_td) * sizeof *sums);
-    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
-    vd_loss_compute(&loss, hp, arch, batch, step, sums);
-    check_close("loss.recon", loss.recon, scalar(st, "loss.recon"));
-    check_close("loss.total", loss.total, scalar(st, "loss.total"));
-    check_close("loss.nelbo_bits", loss.nelbo, scalar(st, "loss.nelbo_bits"));
-    for (int i = 0; i < arch->n_td; i++) be->i->dealloc(be, (void *)noise[i].given);
-    be->i->dealloc(be, in);
-    free(noise), free(sums);
+    vd_noise *noise = ref_case_forward(&net, hp, st, step, &loss);
+    check_close("loss.recon", loss.recon, ref_scalar(st, "loss.recon"));
+    check_close("loss.total", loss.total, ref_scalar(st, "loss.total"));
+    check_close("loss.nelbo_bits", loss.nelbo, ref_scalar(st, "loss.nelbo_bits"));
+    ref_free_noise(be, noise, arch->n_td);
     vd_loss_free(&loss);
     vd_net_free(&net);
 }

@@ -12,6 +12,7 @@
 #include "nn/loss.h"
 #include "nn/net.h"
 #include "vd_test.h"
+#include "vd_ref_case.h"
 #include "vdvae/io.h"
 
 #define PY "/usr/bin/python3"
@@ -39,14 +40,6 @@ static double max_rel(const float *a, const float *b, int64_t n, double *scale_o
     return scale > 0 ? diff / scale : diff;
 }
 
-static double scalar(const vd_st *st, const char *name) {
-    float v = NAN;
-    int64_t shape[1] = {1};
-    vd_err err;
-    if (vd_st_read_f32(st, name, 1, shape, 1, &v, &err)) fprintf(stderr, "%s\n", err.msg);
-    return v;
-}
-
 static void check_close(const char *what, double got, double want, double tol) {
     double rel = fabs(got - want) / (fabs(want) > 1e-6 ? fabs(want) : 1e-6);
     CHECKF(rel <= tol, "%s: got %.8g want %.8g (rel %.2e)", what, got, want, rel);
@@ -64,18 +57,6 @@ static void load_params(vd_net *net, const vd_st *st, float *host) {
         CHECKF(s == VD_OK, "%s", err.msg);
     }
     net->be->i->upload(net->be, net->params, host, (size_t)a->total_floats * sizeof(float));
-}
-
-static float *upload_named(vd_backend *be, const vd_st *st, const char *name, int64_t *numel) {
-    const vd_st_tensor *t = vd_st_find(st, name);
-    if (!t) return NULL;
-    float *host = malloc((size_t)t->numel * sizeof *host), *dev = be->i->alloc(be, (size_t)t->numel * sizeof *dev);
-    vd_err err;
-    CHECKF(vd_st_read_f32(st, name, t->ndim, t->shape, t->numel, host, &err) == VD_OK, "%s", err.msg);
-    be->i->upload(be, dev, host, (size_t)t->numel * sizeof *host);
-    free(host);
-    if (numel) *numel = t->numel;
-    return dev;
 }
 
 static void compare_grads(vd_net *net, const vd_st *st, float *host, const char *label) {
@@ -122,7 +103,7 @@ static void check_generation(vd_net *net, const vd_st *st, const char *label) {
     char key[64];
     for (int i = 0; i < a->n_td; i++) {
         snprintf(key, sizeof key, "gen.eps.%d", i);
-        noise[i].given = upload_named(be, st, key, NULL);
+        noise[i].given = ref_upload_named(be, st, key, NULL);
         CHECKF(noise[i].given, "%s missing", key);
     }
     vd_net_generate(net, temps, noise);
@@ -133,7 +114,7 @@ static void check_generation(vd_net *net, const vd_st *st, const char *label) {
     CHECK(tl && tl->numel == n_logits && vd_st_read_f32(st, "gen.logits", tl->ndim, tl->shape, n_logits, want, &err) == VD_OK);
     double rel = max_rel(got, want, n_logits, NULL);
     CHECKF(rel <= TOL, "%s: generation logits relative error %.2e", label, rel);
-    vd_noise out_noise = {.given = upload_named(be, st, "gen.u", NULL)};
+    vd_noise out_noise = {.given = ref_upload_named(be, st, "gen.u", NULL)};
     const vd_st_tensor *ti = vd_st_find(st, "gen.images");
     CHECK(ti != NULL && out_noise.given != NULL);
     if (ti && out_noise.given) {
@@ -170,41 +151,25 @@ static void run_backend(vd_backend *be, const char *cfg_path, const vd_st *st, c
     CHECK(vd_loss_init(&loss, arch.n_td, &err) == VD_OK);
     float *host = malloc((size_t)arch.total_floats * sizeof *host);
     load_params(&net, st, host);
-    int64_t n_in = 0;
-    float *in = upload_named(be, st, "input", &n_in);
-    CHECK(in && n_in == (int64_t)batch * arch.image_res * arch.image_res * arch.image_ch);
-    be->i->copy(be, &(vd_tensor){in, 1, 1, 1, (int)n_in, n_in}, &(vd_tensor){net.input, 1, 1, 1, (int)n_in, n_in});
-    vd_noise *noise = calloc((size_t)arch.n_td, sizeof *noise);
-    float **eps = calloc((size_t)arch.n_td, sizeof *eps);
+    vd_noise *noise = ref_case_forward(&net, hp, st, step, &loss);
+    check_close("loss.total", loss.total, ref_scalar(st, "loss.total"), TOL);
+    check_close("loss.recon", loss.recon, ref_scalar(st, "loss.recon"), TOL);
+    check_close("loss.beta", loss.beta, ref_scalar(st, "loss.beta"), 1e-6); /* stored as float64, read as float32 */
+    check_close("loss.kl", loss.beta * loss.kl_weighted, ref_scalar(st, "loss.kl"), TOL);
+    check_close("loss.nelbo_bits", loss.nelbo, ref_scalar(st, "loss.nelbo_bits"), TOL);
     char key[64];
     for (int i = 0; i < arch.n_td; i++) {
-        snprintf(key, sizeof key, "eps.%d", i);
-        noise[i].given = eps[i] = upload_named(be, st, key, NULL);
-        CHECKF(eps[i], "%s missing", key);
-    }
-    vd_net_forward(&net, noise);
-    float *sums = malloc((size_t)(1 + arch.n_td) * sizeof *sums);
-    be->i->download(be, sums, net.sums, (size_t)(1 + arch.n_td) * sizeof *sums);
-    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
-    vd_loss_compute(&loss, hp, &arch, batch, step, sums);
-    check_close("loss.total", loss.total, scalar(st, "loss.total"), TOL);
-    check_close("loss.recon", loss.recon, scalar(st, "loss.recon"), TOL);
-    check_close("loss.beta", loss.beta, scalar(st, "loss.beta"), 1e-6); /* stored as float64, read as float32 */
-    check_close("loss.kl", loss.beta * loss.kl_weighted, scalar(st, "loss.kl"), TOL);
-    check_close("loss.nelbo_bits", loss.nelbo, scalar(st, "loss.nelbo_bits"), TOL);
-    for (int i = 0; i < arch.n_td; i++) {
         snprintf(key, sizeof key, "kl.%d", i);
-        check_close(key, loss.kl[i], scalar(st, key), TOL);
+        check_close(key, loss.kl[i], ref_scalar(st, key), TOL);
     }
     be->i->fill(be, &(vd_tensor){net.grads, 1, 1, 1, (int)arch.total_floats, arch.total_floats}, 0.f);
     vd_net_backward(&net, noise, loss.recon_scale, loss.kl_scale);
     CHECKF(vd_backend_check(be, &err) == VD_OK, "%s", err.msg);
     compare_grads(&net, st, host, label);
     check_generation(&net, st, label);
-    fprintf(stderr, "%s: loss %.7f (twin %.7f)\n", label, loss.total, scalar(st, "loss.total"));
-    for (int i = 0; i < arch.n_td; i++) be->i->dealloc(be, eps[i]);
-    be->i->dealloc(be, in);
-    free(eps), free(noise), free(sums), free(host);
+    fprintf(stderr, "%s: loss %.7f (twin %.7f)\n", label, loss.total, ref_scalar(st, "loss.total"));
+    ref_free_noise(be, noise, arch.n_td);
+    free(host);
     vd_loss_free(&loss);
     vd_net_free(&net);
     vd_arch_free(&arch);
