@@ -44,8 +44,10 @@ typedef struct vd_net {
     float dist_beta;
     int residual_dist;
     float *params, *grads;       /* [arch->total_floats] each */
-    float *arena;                /* saved activations */
+    float *arena;                /* saved activations, then the work region */
     int64_t arena_floats;
+    bool checkpoint;             /* activation checkpointing: blocks keep only their outputs */
+    int64_t work_floats;         /* checkpointing: the region every block's internals share */
     float *scratch[4];           /* temporaries of the largest activation */
     float *dstream[2];           /* the stream's gradient, ping-pong */
     float *dpr, *dcat, *dq, *draw_p, *draw_q;  /* per-block gradient temporaries */
@@ -67,6 +69,10 @@ typedef struct vd_net_opts {
     int dist_base, output_base;
     float dist_beta, output_beta, min_mol_logscale;
     int residual_dist, n_mix, channels, num_bits;
+    /* Keep only what crosses block boundaries and recompute a block's internals in the
+     * backward pass (run.checkpoint_activations). The per-block tensors of vd_net_block
+     * then hold the last block run, so inference that reads them (encoding) leaves it off. */
+    bool checkpoint;
 } vd_net_opts;
 
 void vd_net_opts_from_hparams(vd_net_opts *o, const vd_hparams *hp, int batch);
@@ -98,6 +104,10 @@ void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents 
  * temps[i] with prior_noise[i]. Leaves the output layer in net->logits. */
 void vd_net_decode(vd_net *net, const float *const *z, const float *const *masks, const float *temps,
                    const vd_noise *prior_noise);
+
+/* Forward of arch block i alone from its kept inputs. recompute: refill what its backward
+ * reads (checkpointing) and skip work whose results are kept or unused (KL sums, outputs). */
+void vd_net_block_fwd(vd_net *net, int i, const vd_noise *noise, const vd_net_latents *lat, bool recompute);
 
 /* Backward of recon_scale * nll + sum_i kl_scale[i] * KL_i, accumulating into net->grads. */
 void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale);

@@ -1,7 +1,7 @@
 /* The backward pass, blocks in reverse: parameter gradients accumulate into net->grads,
  * activation gradients flow through two ping-pong stream buffers, the skips' gradients
  * gather from every top-down block that reads them. Recomputes each conv's SiLU input
- * instead of storing it. */
+ * instead of storing it, and with checkpointing each block's internals before its backward. */
 #include "nn/net.h"
 
 #define LEAKY_SLOPE 0.1f
@@ -197,6 +197,7 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
         const vd_block *b = &a->blocks[i];
         const vd_net_block *nb = &net->blocks[i];
         vd_tensor in = T(net, nb->in, b->res_in, b->c_in);
+        if (net->checkpoint) vd_net_block_fwd(net, i, noise, NULL, true);
         switch (b->kind) {
         case VD_BLOCK_OUTPUT_CONV: {
             output_bwd(net, recon_scale, g);

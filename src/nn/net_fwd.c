@@ -24,12 +24,14 @@ static void conv(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *y) {
     net->be->i->conv_fwd(net->be, &d, x, W(net, c->weight), W(net, c->bias), y);
 }
 
-/* x -> [SiLU -> conv] x n, + x when residual. pre[k] keeps each conv's input before SiLU. */
-static void cell_fwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc) {
+/* x -> [SiLU -> conv] x n, + x when residual. pre[k] keeps each conv's input before SiLU.
+ * Without the tail (recomputation whose output is kept), stops at the last conv's input. */
+static void cell_run(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, bool tail) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     vd_tensor s_in = T(net, net->scratch[0], cell->res, 0);
-    for (int k = 0; k < cell->n_convs; k++) {
+    int n = tail ? cell->n_convs : cell->n_convs - 1;
+    for (int k = 0; k < n; k++) {
         const vd_conv *c = &a->convs[cell->first_conv + k];
         vd_tensor x = T(net, nc->pre[k], cell->res, c->c_in);
         s_in.c = s_in.ld = c->c_in;
@@ -38,27 +40,36 @@ static void cell_fwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc) {
         vd_tensor y = T(net, dst, cell->res, c->c_out);
         conv(net, cell->first_conv + k, &s_in, &y);
     }
-    if (cell->residual) {
+    if (tail && cell->residual) {
         vd_tensor in = T(net, nc->pre[0], cell->res, cell->c_in), out = T(net, nc->out, cell->res, cell->c_out);
         be->i->add(be, &in, &out, &out);
     }
 }
 
-static void cells_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
-    for (int k = 0; k < b->n_cells; k++) cell_fwd(net, &net->arch->cells[b->first_cell + k], &nb->cells[k]);
+static void cell_fwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc) {
+    cell_run(net, cell, nc, true);
 }
 
-static void up_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
+/* tail: whether the last cell's last conv runs (not when recomputing a kept output). */
+static void cells_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, bool tail) {
+    for (int k = 0; k < b->n_cells; k++)
+        cell_run(net, &net->arch->cells[b->first_cell + k], &nb->cells[k], tail || k + 1 < b->n_cells);
+}
+
+/* Recomputation keeps the skip and the pooled stream, but backward needs the last cell's
+ * output when it is not the stream (pooled), and the pool's pre-activation. */
+static void up_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, bool recompute) {
     vd_backend *be = net->be;
-    cells_fwd(net, b, nb);
+    bool pooled = b->kind == VD_BLOCK_UP_SKIP && b->resample >= 0;
+    cells_fwd(net, b, nb, !recompute || pooled);
     if (b->kind != VD_BLOCK_UP_SKIP) return;
     float *out = b->n_cells ? nb->cells[b->n_cells - 1].out : nb->in;
     vd_tensor x = T(net, out, b->res_in, b->c_in), skip = T(net, nb->skip, b->res_in, b->skip_ch);
-    conv(net, b->conv, &x, &skip);
-    if (b->resample < 0) return;
+    if (!recompute) conv(net, b->conv, &x, &skip);
+    if (!pooled) return;
     vd_tensor pre = T(net, nb->pool_pre, b->res_out, b->c_out), y = T(net, nb->stream, b->res_out, b->c_out);
     conv(net, b->resample, &x, &pre);
-    be->i->act_fwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &y);
+    if (!recompute) be->i->act_fwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &y);
 }
 
 static void unpool_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb) {
@@ -93,7 +104,7 @@ static void mask_with_prior(vd_net *net, const vd_block *b, const vd_net_block *
 }
 
 static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise,
-                       const vd_net_latents *lat) {
+                       const vd_net_latents *lat, bool recompute) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
@@ -114,23 +125,26 @@ static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
     float temp = lat ? lat->posterior_temperature : 1.f;
     be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &qm, &qp, &noise[g], &z);
     if (lat && lat->masks && lat->masks[g]) mask_with_prior(net, b, nb, lat->masks[g], &lat->prior_noise[g], 1.f);
+    if (recompute) return; /* the KL sums were taken in the forward pass */
     float *per_variate = lat && lat->kl_per_variate ? lat->kl_per_variate[g] : NULL;
     be->i->kl_fwd(be, net->dist_base, net->dist_beta, &qm, &qp, &pm, &pp, net->sums + 1 + g, per_variate);
 }
 
+/* Recomputation skips y2 when it is the kept stream (no cells) and the last cell's tail. */
 static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise,
-                     const vd_net_latents *lat) {
+                     const vd_net_latents *lat, bool recompute) {
     vd_backend *be = net->be;
     int r = b->res_out, c = b->c_out;
     if (b->resample >= 0) unpool_fwd(net, b, nb);
-    latent_fwd(net, b, nb, noise, lat);
+    latent_fwd(net, b, nb, noise, lat, recompute);
+    if (recompute && !b->n_cells) return;
     vd_tensor y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
     vd_tensor kl_res = vd_tensor_channels(T(net, nb->prior_cell.out, r, 2 * c), 0, c);
     vd_tensor z = T(net, nb->z, r, b->n_variates);
     conv(net, b->z_proj, &z, &y2);
     be->i->add(be, &y2, &y1, &y2);
     be->i->add(be, &y2, &kl_res, &y2);
-    cells_fwd(net, b, nb);
+    cells_fwd(net, b, nb, !recompute);
 }
 
 static void output_loss(vd_net *net) {
@@ -145,20 +159,25 @@ void vd_net_forward(vd_net *net, const vd_noise *noise) {
     vd_net_forward_ex(net, noise, NULL);
 }
 
-void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat) {
-    const vd_arch *a = net->arch;
+void vd_net_block_fwd(vd_net *net, int i, const vd_noise *noise, const vd_net_latents *lat, bool recompute) {
     vd_backend *be = net->be;
-    for (int i = 0; i < a->n_blocks; i++) {
-        const vd_block *b = &a->blocks[i];
-        const vd_net_block *nb = &net->blocks[i];
-        vd_tensor in = T(net, nb->in, b->res_in, b->c_in), out = T(net, nb->stream, b->res_out, b->c_out);
-        switch (b->kind) {
-        case VD_BLOCK_INPUT_CONV: case VD_BLOCK_OUTPUT_CONV: conv(net, b->conv, &in, &out); break;
-        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: up_fwd(net, b, nb); break;
-        case VD_BLOCK_H0: be->i->broadcast_fwd(be, W(net, b->h0), &out, false); break;
-        case VD_BLOCK_DOWN: down_fwd(net, b, nb, noise, lat); break;
-        }
+    const vd_block *b = &net->arch->blocks[i];
+    const vd_net_block *nb = &net->blocks[i];
+    vd_tensor in = T(net, nb->in, b->res_in, b->c_in), out = T(net, nb->stream, b->res_out, b->c_out);
+    switch (b->kind) {
+    case VD_BLOCK_INPUT_CONV: case VD_BLOCK_OUTPUT_CONV:
+        if (!recompute) conv(net, b->conv, &in, &out);
+        break;
+    case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: up_fwd(net, b, nb, recompute); break;
+    case VD_BLOCK_H0:
+        if (!recompute) be->i->broadcast_fwd(be, W(net, b->h0), &out, false);
+        break;
+    case VD_BLOCK_DOWN: down_fwd(net, b, nb, noise, lat, recompute); break;
     }
+}
+
+void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat) {
+    for (int i = 0; i < net->arch->n_blocks; i++) vd_net_block_fwd(net, i, noise, lat, false);
     output_loss(net);
 }
 
@@ -187,7 +206,7 @@ static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, f
     conv(net, b->z_proj, &z, &y2);
     be->i->add(be, &y2, &y1, &y2);
     be->i->add(be, &y2, &kl_res, &y2);
-    cells_fwd(net, b, nb);
+    cells_fwd(net, b, nb, true);
 }
 
 void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise) {

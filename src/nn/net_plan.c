@@ -8,90 +8,112 @@
 
 typedef struct arena {
     float *base;
-    int64_t used; /* floats */
+    int64_t used, peak; /* floats */
 } arena;
+
+/* Where a block's tensors go. Without activation checkpointing both point at one arena and
+ * everything is kept. With it, only what crosses block boundaries (the stream, the skips,
+ * input and logits) is kept; a block's internals go to a work region that every block
+ * reuses, refilled by recomputing the block's forward in the backward pass. */
+typedef struct plan {
+    arena *keep, *work;
+    bool checkpoint;
+} plan;
 
 /* 16-float (64-byte) alignment keeps every tensor on its own cache lines. */
 static float *take(arena *ar, int64_t n) {
     float *p = ar->base ? ar->base + ar->used : NULL;
     ar->used += (n + 15) & ~(int64_t)15;
+    if (ar->used > ar->peak) ar->peak = ar->used;
     return p;
+}
+
+static float *keep(plan *pl, int64_t n) {
+    return take(pl->keep, n);
+}
+
+static float *work(plan *pl, int64_t n) {
+    return take(pl->work, n);
 }
 
 static int64_t img(const vd_net *net, int res, int c) {
     return (int64_t)net->batch * res * res * c;
 }
 
-static void plan_cell(vd_net *net, arena *ar, const vd_cell *cell, vd_net_cell *nc, float *in) {
+static void plan_cell(vd_net *net, plan *pl, const vd_cell *cell, vd_net_cell *nc, float *in, bool out_kept) {
     const vd_arch *a = net->arch;
     nc->pre[0] = in;
     for (int k = 1; k < cell->n_convs; k++)
-        nc->pre[k] = take(ar, img(net, cell->res, a->convs[cell->first_conv + k].c_in));
-    nc->out = take(ar, img(net, cell->res, cell->c_out));
+        nc->pre[k] = work(pl, img(net, cell->res, a->convs[cell->first_conv + k].c_in));
+    int64_t n = img(net, cell->res, cell->c_out);
+    nc->out = out_kept ? keep(pl, n) : work(pl, n);
 }
 
-/* Cells of a residual_block chained from `in`; returns the last output. */
-static float *plan_cells(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+/* Cells of a residual_block chained from `in`; returns the last output, kept when
+ * last_kept says it leaves the block. */
+static float *plan_cells(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in, bool last_kept) {
     for (int k = 0; k < b->n_cells; k++) {
-        plan_cell(net, ar, &net->arch->cells[b->first_cell + k], &nb->cells[k], in);
+        plan_cell(net, pl, &net->arch->cells[b->first_cell + k], &nb->cells[k], in, last_kept && k + 1 == b->n_cells);
         in = nb->cells[k].out;
     }
     return in;
 }
 
-static float *plan_up(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+static float *plan_up(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in) {
     const vd_arch *a = net->arch;
-    float *x = plan_cells(net, ar, b, nb, in);
+    bool pooled = b->kind == VD_BLOCK_UP_SKIP && b->resample >= 0;
+    float *x = plan_cells(net, pl, b, nb, in, !pooled);
     if (b->kind != VD_BLOCK_UP_SKIP) return nb->stream = x;
-    nb->skip = net->skips[b->skip] = take(ar, img(net, b->res_in, b->skip_ch));
-    if (b->resample < 0) return nb->stream = x;
-    nb->pool_pre = take(ar, img(net, b->res_out, a->convs[b->resample].c_out));
-    return nb->stream = take(ar, img(net, b->res_out, b->c_out));
+    nb->skip = net->skips[b->skip] = keep(pl, img(net, b->res_in, b->skip_ch));
+    if (!pooled) return nb->stream = x;
+    nb->pool_pre = work(pl, img(net, b->res_out, a->convs[b->resample].c_out));
+    return nb->stream = keep(pl, img(net, b->res_out, b->c_out));
 }
 
-static float *plan_down(vd_net *net, arena *ar, const vd_block *b, vd_net_block *nb, float *in) {
+static float *plan_down(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in) {
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
     nb->y1 = in;
     nb->skip = net->skips[b->skip];
     if (b->resample >= 0) {
-        nb->unpool_pre = take(ar, img(net, b->res_in, c));
-        nb->y1 = take(ar, img(net, r, c));
+        nb->unpool_pre = work(pl, img(net, b->res_in, c));
+        nb->y1 = work(pl, img(net, r, c));
     }
-    plan_cell(net, ar, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1);
+    plan_cell(net, pl, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1, false);
     nb->cat = net->cat; /* rebuilt from y1 and the skip whenever it is read */
-    plan_cell(net, ar, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat);
-    nb->prior_raw = take(ar, img(net, r, 2 * v));
-    nb->post_raw = take(ar, img(net, r, 2 * v));
-    nb->prior_mean = take(ar, img(net, r, v));
-    nb->prior_p = take(ar, img(net, r, v));
-    nb->post_mean = take(ar, img(net, r, v));
-    nb->post_p = take(ar, img(net, r, v));
-    nb->z = take(ar, img(net, r, v));
-    nb->y2 = take(ar, img(net, r, c));
-    return nb->stream = plan_cells(net, ar, b, nb, nb->y2);
+    plan_cell(net, pl, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat, false);
+    nb->prior_raw = work(pl, img(net, r, 2 * v));
+    nb->post_raw = work(pl, img(net, r, 2 * v));
+    nb->prior_mean = work(pl, img(net, r, v));
+    nb->prior_p = work(pl, img(net, r, v));
+    nb->post_mean = work(pl, img(net, r, v));
+    nb->post_p = work(pl, img(net, r, v));
+    nb->z = work(pl, img(net, r, v));
+    nb->y2 = b->n_cells ? work(pl, img(net, r, c)) : keep(pl, img(net, r, c));
+    return nb->stream = plan_cells(net, pl, b, nb, nb->y2, true);
 }
 
 static int64_t largest_cat(const vd_arch *a);
 
-static void plan_blocks(vd_net *net, arena *ar) {
+static void plan_blocks(vd_net *net, plan *pl) {
     const vd_arch *a = net->arch;
-    net->input = take(ar, img(net, a->image_res, a->image_ch));
-    net->cat = take(ar, largest_cat(a) * net->batch);
+    net->input = keep(pl, img(net, a->image_res, a->image_ch));
+    net->cat = keep(pl, largest_cat(a) * net->batch);
     float *x = NULL;
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
         vd_net_block *nb = &net->blocks[i];
+        if (pl->checkpoint) pl->work->used = 0; /* each block refills the work region */
         nb->in = x;
         switch (b->kind) {
         case VD_BLOCK_INPUT_CONV:
             nb->in = net->input;
-            x = nb->stream = take(ar, img(net, b->res_out, b->c_out));
+            x = nb->stream = keep(pl, img(net, b->res_out, b->c_out));
             break;
-        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: x = plan_up(net, ar, b, nb, x); break;
-        case VD_BLOCK_H0: x = nb->stream = take(ar, img(net, b->res_out, b->c_out)); break;
-        case VD_BLOCK_DOWN: x = plan_down(net, ar, b, nb, x); break;
-        case VD_BLOCK_OUTPUT_CONV: x = net->logits = nb->stream = take(ar, img(net, b->res_out, b->c_out)); break;
+        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: x = plan_up(net, pl, b, nb, x); break;
+        case VD_BLOCK_H0: x = nb->stream = keep(pl, img(net, b->res_out, b->c_out)); break;
+        case VD_BLOCK_DOWN: x = plan_down(net, pl, b, nb, x); break;
+        case VD_BLOCK_OUTPUT_CONV: x = net->logits = nb->stream = keep(pl, img(net, b->res_out, b->c_out)); break;
         }
     }
 }
@@ -204,6 +226,7 @@ void vd_net_opts_from_hparams(vd_net_opts *o, const vd_hparams *hp, int batch) {
     o->n_mix = hp->model.num_output_mixtures;
     o->channels = hp->data.channels;
     o->num_bits = hp->data.num_bits;
+    o->checkpoint = hp->run.checkpoint_activations;
 }
 
 vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const vd_net_opts *o,
@@ -219,24 +242,30 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
     net->dist_base = o->dist_base;
     net->dist_beta = o->dist_beta;
     net->residual_dist = o->residual_dist;
+    net->checkpoint = o->checkpoint;
     vd_status st = alloc_tables(net, err);
     if (st) return vd_net_free(net), st;
-    arena ar = {0};
-    plan_blocks(net, &ar);
-    plan_temporaries(net, &ar);
-    net->arena_floats = ar.used;
+    arena k = {0}, w = {0};
+    plan pl = {.keep = &k, .work = o->checkpoint ? &w : &k, .checkpoint = o->checkpoint};
+    plan_blocks(net, &pl);
+    plan_temporaries(net, &k);
+    int64_t kept = k.used;
+    net->work_floats = w.peak;
+    net->arena_floats = kept + w.peak;
     size_t pbytes = (size_t)arch->total_floats * sizeof(float);
-    net->arena = be->i->alloc(be, (size_t)ar.used * sizeof(float));
+    net->arena = be->i->alloc(be, (size_t)net->arena_floats * sizeof(float));
     net->params = be->i->alloc(be, pbytes);
     net->grads = be->i->alloc(be, pbytes);
     if (!net->arena || !net->params || !net->grads) {
+        double act_mb = (double)net->arena_floats * 4 / 1e6;
         vd_net_free(net);
         return vd_errorf(err, VD_ERR_NOMEM, "model: cannot allocate %.1f MB of activations and %.1f MB of parameters",
-                         (double)ar.used * 4 / 1e6, 2.0 * (double)pbytes / 1e6);
+                         act_mb, 2.0 * (double)pbytes / 1e6);
     }
-    ar = (arena){.base = net->arena};
-    plan_blocks(net, &ar);
-    plan_temporaries(net, &ar);
+    k = (arena){.base = net->arena};
+    w = (arena){.base = net->arena + kept};
+    plan_blocks(net, &pl);
+    plan_temporaries(net, &k);
     return VD_OK;
 }
 

@@ -102,6 +102,7 @@ static vd_status setup(vd_synth *s, vd_err *err) {
     if (st) return st;
     vd_net_opts no;
     vd_net_opts_from_hparams(&no, hp, hp->synthesis.batch_size);
+    no.checkpoint = false; /* encoding and div_stats read block internals after a forward */
     if ((st = vd_net_create(&s->net, &s->arch, s->be, &no, err))) return st;
     if ((st = vd_loss_init(&s->loss, s->arch.n_td, err))) return st;
     const vd_arch *a = &s->arch;
