@@ -15,6 +15,7 @@ enum { MAX_RUNS = 500 };
 typedef struct opts {
     int threads, min_runs;
     double min_time;
+    vd_precision precision; /* of the convolutions */
 } opts;
 
 typedef struct conv_shape {
@@ -179,9 +180,10 @@ static int parse_opts(int argc, char **argv, opts *o) {
     static const struct option longs[] = {{"threads", required_argument, 0, 't'},
                                           {"runs", required_argument, 0, 'r'},
                                           {"min-time", required_argument, 0, 's'},
+                                          {"precision", required_argument, 0, 'p'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    *o = (opts){2, 10, 0.5};
+    *o = (opts){2, 10, 0.5, VD_PREC_FP32};
     int ch;
     char *end;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -192,10 +194,15 @@ static int parse_opts(int argc, char **argv, opts *o) {
             return fprintf(stderr, "cpu_ops: --runs must be 1..%d\n", MAX_RUNS), 2;
         if (ch == 's' && (!((o->min_time = strtod(optarg, &end)) >= 0) || *end))
             return fprintf(stderr, "cpu_ops: --min-time must be seconds >= 0\n"), 2;
+        if (ch == 'p' && strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+            return fprintf(stderr, "cpu_ops: --precision must be fp32 or bf16\n"), 2;
+        if (ch == 'p') o->precision = strcmp(optarg, "bf16") ? VD_PREC_FP32 : VD_PREC_BF16;
         if (ch == 'h' || ch == '?') {
             fprintf(ch == 'h' ? stdout : stderr,
                     "usage: cpu_ops [--threads N (2)] [--runs N (10)] [--min-time S (0.5)]\n"
-                    "Times the cpu backend's ops at cifar10_baseline shapes, batch 8.\n");
+                    "               [--precision fp32|bf16 (fp32)]\n"
+                    "Times the cpu backend's ops at cifar10_baseline shapes, batch 8; the\n"
+                    "convolutions in the given precision.\n");
             return ch == 'h' ? -1 : 2;
         }
     }
@@ -208,12 +215,15 @@ int main(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     vd_backend *be = NULL;
     vd_err err = {0};
-    if (vd_backend_create_cpu(&be, o.threads, &err) != VD_OK) {
+    if (vd_backend_create_cpu(&be, o.threads, &err) != VD_OK ||
+        vd_backend_set_precision(be, o.precision, &err) != VD_OK) {
         fprintf(stderr, "cpu_ops: %s\n", err.msg);
+        if (be) vd_backend_destroy(be);
         return 1;
     }
-    printf("cpu backend, %d threads; median of >= %d runs and >= %.2f s per op after warm-up\n\n",
-           o.threads, o.min_runs, o.min_time);
+    printf("cpu backend, %d threads, convolutions in %s; median of >= %d runs and >= %.2f s per "
+           "op after warm-up\n\n",
+           o.threads, o.precision == VD_PREC_BF16 ? "bf16" : "fp32", o.min_runs, o.min_time);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         bench_conv(be, &o, &shapes[i]);
     bench_elementwise(be, &o);

@@ -92,6 +92,16 @@ typedef struct vd_bench_family {
     bool is_conv;
 } vd_bench_family;
 
+#define VD_BENCH_SCOPES_MAX 64
+
+/* One block group's share ("down 32x32": the blocks of a kind at a resolution), per step:
+ * fwd, recompute (activation checkpointing) and bwd time and conv FLOPs. */
+typedef struct vd_bench_scope {
+    char name[40];
+    double blocks;             /* blocks in the group (entries of the fwd phase per step) */
+    double seconds[3], flops[3]; /* [fwd, recompute, bwd] per step */
+} vd_bench_scope;
+
 typedef struct vd_bench_result {
     double step_seconds;       /* median forward + loss + backward time */
     double images_per_second;
@@ -103,6 +113,8 @@ typedef struct vd_bench_result {
     double mean_step_seconds;  /* the profile's reference: its times are means too */
     int n_families;            /* with opts.profile: families, slowest first */
     vd_bench_family families[VD_BENCH_FAMILIES_MAX];
+    int n_scopes;              /* with opts.profile: block groups, in network order */
+    vd_bench_scope scopes[VD_BENCH_SCOPES_MAX];
 } vd_bench_result;
 
 vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_result *r, vd_err *err);

@@ -1,4 +1,5 @@
-/* What every backend shares: the sticky first-failure record and destruction. */
+/* What every backend shares: the sticky first-failure record, the precision setting and
+ * destruction. */
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -22,4 +23,13 @@ vd_status vd_backend_check(vd_backend *be, vd_err *err) {
 
 void vd_backend_destroy(vd_backend *be) {
     if (be) be->i->destroy(be);
+}
+
+vd_status vd_backend_set_precision(vd_backend *be, vd_precision p, vd_err *err) {
+    if (be->i->set_precision) return be->i->set_precision(be, p, err);
+    if (p == VD_PREC_FP32) return VD_OK;
+    return vd_errorf(err, VD_ERR_UNSUPPORTED,
+                     "backend %s: run.precision '%s' is not supported (this backend computes "
+                     "in fp32 only)",
+                     be->i->name, p == VD_PREC_BF16 ? "bf16" : "unknown");
 }

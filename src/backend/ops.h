@@ -115,7 +115,14 @@ typedef struct vd_backend_i {
     void (*fill)(vd_backend *be, const vd_tensor *t, float v);
     void (*copy)(vd_backend *be, const vd_tensor *src, const vd_tensor *dst);
 
-    /* convolution: y = conv(x, w) + b; dx (=|+=) conv_T(dy, w); dw += x * dy; db += sum dy */
+    /* convolution: y = conv(x, w) + b; dx (=|+=) conv_T(dy, w); dw += x * dy; db += sum dy.
+     * Precision (set_precision): VD_PREC_FP32 multiplies the floats as they are. VD_PREC_BF16
+     * first rounds x, w and dy to bfloat16 (backend/bf16.h: nearest, ties to even, denormals
+     * to signed zero, as VCVTNEPS2BF16), then multiplies and sums in float32 or wider; y, dx,
+     * dw and db stay float32 with the same = / += rules, and db sums the float32 dy (it
+     * multiplies nothing). Tensors in this interface stay float32 either way: converting is
+     * the backend's business, and every op other than these three is float32 always. */
+    vd_status (*set_precision)(vd_backend *be, vd_precision p, vd_err *err); /* NULL: fp32 only */
     void (*conv_fwd)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                      const float *b, const vd_tensor *y);
     void (*conv_bwd_data)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy, const float *w,
@@ -215,7 +222,15 @@ typedef struct vd_backend_i {
     void (*ema_update)(vd_backend *be, double decay, const float *p, float *ema, size_t n);
     /* x *= a (gradient clipping) */
     void (*scale)(vd_backend *be, float a, float *x, size_t n);
+
+    /* Optional (NULL: ignored): the ops that follow belong to the block group `name`
+     * ("down 32x32") in `phase` (vd_phase) until the next call; the profiler charges them
+     * there. name is copied. */
+    void (*scope)(vd_backend *be, const char *name, int phase);
 } vd_backend_i;
+
+typedef enum vd_phase { VD_PHASE_FWD, VD_PHASE_RECOMPUTE, VD_PHASE_BWD, VD_PHASES } vd_phase;
+
 
 struct vd_backend {
     const vd_backend_i *i;
@@ -223,11 +238,20 @@ struct vd_backend {
     vd_err err;
 };
 
+static inline void vd_backend_scope(vd_backend *be, const char *name, int phase) {
+    if (be->i->scope) be->i->scope(be, name, phase);
+}
+
 /* Record a failure (the first one wins); backends call this from their ops. */
 void vd_backend_fail(vd_backend *be, vd_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* VD_OK, or the first recorded failure copied into err. */
 vd_status vd_backend_check(vd_backend *be, vd_err *err);
+
+/* The precision of the convolutions that follow (backends start in fp32): VD_OK for
+ * VD_PREC_FP32 on any backend; VD_ERR_UNSUPPORTED, naming the backend, for a precision it does
+ * not implement (the backend keeps its previous one). */
+vd_status vd_backend_set_precision(vd_backend *be, vd_precision p, vd_err *err);
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err);
 vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);
@@ -249,5 +273,16 @@ vd_status vd_backend_create_profile(vd_backend **out, vd_backend *inner, vd_err 
  * be must come from vd_backend_create_profile. */
 int vd_backend_profile_read(vd_backend *be, vd_profile_family *out, int max);
 void vd_backend_profile_reset(vd_backend *be);
+
+/* One block group's share (see vd_backend_i.scope): ops' wall time and conv FLOPs per phase,
+ * and how many times the group was entered in each phase (its blocks, per step). */
+typedef struct vd_profile_scope {
+    const char *name;   /* owned by the profile backend */
+    int64_t entries[VD_PHASES];
+    double seconds[VD_PHASES], flops[VD_PHASES];
+} vd_profile_scope;
+
+/* The scopes used since the last reset, in first-use order; returns how many (<= max). */
+int vd_backend_profile_scopes(vd_backend *be, vd_profile_scope *out, int max);
 
 #endif

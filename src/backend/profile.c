@@ -45,11 +45,21 @@ typedef struct family {
     double seconds, flops;
 } family;
 
+#define MAX_SCOPES 64
+
+typedef struct scope {
+    char name[NAME_MAX_LEN];
+    int64_t entries[VD_PHASES];
+    double seconds[VD_PHASES], flops[VD_PHASES];
+} scope;
+
 typedef struct vd_profile {
     vd_backend base;
     vd_backend *inner;
     int n;
     family fam[MAX_FAMILIES];
+    int n_scopes, cur_scope, cur_phase; /* cur_scope -1: ops outside any scope */
+    scope scopes[MAX_SCOPES];
 } vd_profile;
 
 static const vd_backend_i profile_table;
@@ -70,6 +80,10 @@ static void charge(vd_backend *be, int f, double t0, double flops) {
         p->fam[f].calls++;
         p->fam[f].seconds += dt;
         p->fam[f].flops += flops;
+    }
+    if (p->cur_scope >= 0) {
+        p->scopes[p->cur_scope].seconds[p->cur_phase] += dt;
+        p->scopes[p->cur_scope].flops[p->cur_phase] += flops;
     }
     if (p->inner->status != VD_OK && be->status == VD_OK) {
         be->status = p->inner->status;
@@ -348,6 +362,31 @@ static void p_scale(vd_backend *be, float a, float *x, size_t n) {
     charge(be, F_SCALE, t0, 0);
 }
 
+/* ---- block groups */
+
+static void p_scope(vd_backend *be, const char *name, int phase) {
+    vd_profile *p = (vd_profile *)be;
+    vd_backend_scope(p->inner, name, phase);
+    p->cur_scope = -1;
+    if (phase < 0 || phase >= VD_PHASES) return;
+    int s = 0;
+    while (s < p->n_scopes && strncmp(p->scopes[s].name, name, NAME_MAX_LEN - 1)) s++;
+    if (s == p->n_scopes) {
+        if (s == MAX_SCOPES) return; /* table full: uncounted */
+        memset(&p->scopes[s], 0, sizeof p->scopes[s]);
+        snprintf(p->scopes[s].name, sizeof p->scopes[s].name, "%s", name);
+        p->n_scopes++;
+    }
+    p->cur_scope = s;
+    p->cur_phase = phase;
+    p->scopes[s].entries[phase]++;
+}
+
+/* Not an op: the precision is the inner backend's setting. */
+static vd_status p_set_precision(vd_backend *be, vd_precision prec, vd_err *err) {
+    return vd_backend_set_precision(inner(be), prec, err);
+}
+
 static void p_destroy(vd_backend *be) {
     vd_backend_destroy(inner(be));
     free(be);
@@ -360,6 +399,7 @@ static const vd_backend_i profile_table = {
     .dealloc = p_dealloc,
     .upload = p_upload,
     .download = p_download,
+    .set_precision = p_set_precision,
     .fill = p_fill,
     .copy = p_copy,
     .conv_fwd = p_conv_fwd,
@@ -390,6 +430,7 @@ static const vd_backend_i profile_table = {
     .optim_update = p_optim_update,
     .ema_update = p_ema_update,
     .scale = p_scale,
+    .scope = p_scope,
 };
 
 vd_status vd_backend_create_profile(vd_backend **out, vd_backend *in, vd_err *err) {
@@ -404,6 +445,7 @@ vd_status vd_backend_create_profile(vd_backend **out, vd_backend *in, vd_err *er
         p->fam[f].key = -1;
     }
     p->n = F_FIXED;
+    p->cur_scope = -1;
     *out = &p->base;
     return VD_OK;
 }
@@ -411,6 +453,24 @@ vd_status vd_backend_create_profile(vd_backend **out, vd_backend *in, vd_err *er
 void vd_backend_profile_reset(vd_backend *be) {
     vd_profile *p = prof(be);
     for (int f = 0; f < p->n; f++) p->fam[f].calls = 0, p->fam[f].seconds = p->fam[f].flops = 0;
+    p->n_scopes = 0;
+    p->cur_scope = -1;
+}
+
+int vd_backend_profile_scopes(vd_backend *be, vd_profile_scope *out, int max) {
+    vd_profile *p = prof(be);
+    int k = 0;
+    for (int s = 0; s < p->n_scopes && k < max; s++) {
+        const scope *sc = &p->scopes[s];
+        vd_profile_scope *o = &out[k++];
+        o->name = sc->name;
+        for (int ph = 0; ph < VD_PHASES; ph++) {
+            o->entries[ph] = sc->entries[ph];
+            o->seconds[ph] = sc->seconds[ph];
+            o->flops[ph] = sc->flops[ph];
+        }
+    }
+    return k;
 }
 
 int vd_backend_profile_read(vd_backend *be, vd_profile_family *out, int max) {

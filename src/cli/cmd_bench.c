@@ -13,14 +13,17 @@ static void bench_help(void) {
            "                      [--profile] [--set section.key=value]...\n\n"
            "Time N training steps (forward, loss, backward; one untimed warm-up step first) of\n"
            "the model CFG describes, on random images. Prints the median seconds per step,\n"
-           "images/s, achieved GFLOP/s (3x the forward FLOPs of `vdvae info`) and peak RSS.\n\n"
+           "images/s, achieved GFLOP/s (3x the forward FLOPs of `vdvae info`) and peak RSS.\n"
+           "Convolutions run in the config's [run] precision: --set run.precision=bf16 for\n"
+           "bf16 inputs and weights with float32 sums (cpu and cpu_ref backends).\n\n"
            "  -b, --batch B     batch size (default: train.batch_size)\n"
            "  -n, --steps N     timed steps (default 3)\n"
            "  -t, --threads T   OpenMP threads (default: all cores)\n"
            "      --backend K   cpu (oneDNN + OpenMP, default) or cpu_ref (plain loops)\n"
            "      --profile     also print, per op family (conv direction x kernel x stride,\n"
            "                    activations, latents, KL, DMoL, ...), calls, ms and %% of a\n"
-           "                    step and the convs' GFLOP/s, slowest first\n"
+           "                    step and the convs' GFLOP/s, slowest first; then per block\n"
+           "                    group (kind x resolution) forward, recompute and backward ms\n"
            "  -s, --set S.K=V   override a config value (repeatable)\n"
            "  -h, --help        this help\n");
 }
@@ -38,6 +41,23 @@ static void print_profile(const vd_bench_result *r) {
         printf("  %-32s %9.0f %10.3f %7.2f ", f->name, f->calls, f->seconds * 1e3,
                100.0 * f->seconds / r->mean_step_seconds);
         if (f->is_conv && f->seconds > 0) printf("%8.1f\n", f->flops / f->seconds / 1e9);
+        else printf("%8s\n", "-");
+    }
+}
+
+/* The same step by block group (the blocks of one kind at one resolution, network order):
+ * forward, recomputation (activation checkpointing) and backward ms, and the group's conv
+ * GFLOP/s over all three. */
+static void print_scopes(const vd_bench_result *r) {
+    if (!r->n_scopes) return;
+    printf("blocks        per step, by block group: ms forward / recompute / backward\n");
+    printf("  %-24s %6s %10s %10s %10s %7s %8s\n", "group", "blocks", "fwd ms", "recomp ms", "bwd ms", "%", "GFLOP/s");
+    for (int i = 0; i < r->n_scopes; i++) {
+        const vd_bench_scope *s = &r->scopes[i];
+        double t = s->seconds[0] + s->seconds[1] + s->seconds[2], f = s->flops[0] + s->flops[1] + s->flops[2];
+        printf("  %-24s %6.0f %10.3f %10.3f %10.3f %7.2f ", s->name, s->blocks, s->seconds[0] * 1e3,
+               s->seconds[1] * 1e3, s->seconds[2] * 1e3, 100.0 * t / r->mean_step_seconds);
+        if (f > 0 && t > 0) printf("%8.1f\n", f / t / 1e9);
         else printf("%8s\n", "-");
     }
 }
@@ -63,13 +83,14 @@ static int run_bench(const char *cfg, const vd_cli_sets *sets, vd_bench_opts *o)
         if (vd_bench_run(hp, o, &r, &err)) {
             rc = vd_cli_fail("bench", &err);
         } else {
-            printf("%s: backend %s, batch %d, %d steps, threads %d\n", cfg, o->backend, o->batch, o->steps, o->threads);
+            printf("%s: backend %s, precision %s, batch %d, %d steps, threads %d\n", cfg, o->backend,
+                   hp->run.precision == VD_PREC_BF16 ? "bf16" : "fp32", o->batch, o->steps, o->threads);
             printf("step          %.3f s (median)\n", r.step_seconds);
             printf("images/s      %.2f\n", r.images_per_second);
             printf("GFLOP/s       %.1f (training FLOPs: 3 x %.3f GFLOP forward per image)\n", r.gflops, r.fwd_gflop_per_image);
             printf("peak RSS      %.1f MB (activation arena %.1f MB)\n", r.peak_rss_bytes / 1e6, r.arena_bytes / 1e6);
             printf("loss          %.5f\n", r.loss);
-            if (o->profile) print_profile(&r);
+            if (o->profile) print_profile(&r), print_scopes(&r);
         }
     }
     free(hp);

@@ -109,6 +109,9 @@ void vd_net_decode(vd_net *net, const float *const *z, const float *const *masks
  * reads (checkpointing) and skip work whose results are kept or unused (KL sums, outputs). */
 void vd_net_block_fwd(vd_net *net, int i, const vd_noise *noise, const vd_net_latents *lat, bool recompute);
 
+/* Tell a profiling backend that block `block` (-1: the output loss) runs in `phase`. */
+void vd_net_scope(vd_net *net, int block, int phase);
+
 /* Backward of recon_scale * nll + sum_i kl_scale[i] * KL_i, accumulating into net->grads. */
 void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale);
 

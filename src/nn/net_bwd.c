@@ -104,7 +104,9 @@ static void nets_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, flo
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out;
-    vd_net_fill_cat(net, b, nb); /* the posterior net's input, not kept from the forward pass */
+    /* the posterior net's input, not kept from the forward pass; a recomputation just
+     * filled it, and nothing in this block's backward writes it before here */
+    if (!net->checkpoint) vd_net_fill_cat(net, b, nb);
     cell_bwd(net, &a->cells[b->posterior_cell], &nb->post_cell, net->dq, net->dcat, false);
     vd_tensor dcat = T(net, net->dcat, r, c + b->skip_ch), dy1 = T(net, g, r, c);
     vd_tensor dcat_y = vd_tensor_channels(dcat, 0, c), dcat_s = vd_tensor_channels(dcat, c, b->skip_ch);
@@ -197,10 +199,16 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
         const vd_block *b = &a->blocks[i];
         const vd_net_block *nb = &net->blocks[i];
         vd_tensor in = T(net, nb->in, b->res_in, b->c_in);
-        if (net->checkpoint) vd_net_block_fwd(net, i, noise, NULL, true);
+        if (net->checkpoint) {
+            vd_net_scope(net, i, VD_PHASE_RECOMPUTE);
+            vd_net_block_fwd(net, i, noise, NULL, true);
+        }
+        vd_net_scope(net, i, VD_PHASE_BWD);
         switch (b->kind) {
         case VD_BLOCK_OUTPUT_CONV: {
+            vd_net_scope(net, -1, VD_PHASE_BWD);
             output_bwd(net, recon_scale, g);
+            vd_net_scope(net, i, VD_PHASE_BWD);
             vd_tensor dy = T(net, g, b->res_out, b->c_out);
             float *dx = other_stream(net, g);
             vd_tensor dxt = T(net, dx, b->res_in, b->c_in);
@@ -227,4 +235,5 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
         }
         }
     }
+    vd_backend_scope(be, "", -1);
 }

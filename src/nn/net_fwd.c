@@ -1,5 +1,7 @@
 /* The forward pass, block by block: bottom-up to the skips, top-down with posterior
  * sampling, the output layer and the loss sums (MODEL.md sections 2 and 4). */
+#include <stdio.h>
+
 #include "nn/net.h"
 
 #define LEAKY_SLOPE 0.1f
@@ -176,9 +178,24 @@ void vd_net_block_fwd(vd_net *net, int i, const vd_noise *noise, const vd_net_la
     }
 }
 
+void vd_net_scope(vd_net *net, int block, int phase) {
+    if (!net->be->i->scope) return;
+    char name[40] = "output loss";
+    if (block >= 0) {
+        const vd_block *b = &net->arch->blocks[block];
+        snprintf(name, sizeof name, "%s %dx%d", vd_block_kind_str(b->kind), b->res_out, b->res_out);
+    }
+    net->be->i->scope(net->be, name, phase);
+}
+
 void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat) {
-    for (int i = 0; i < net->arch->n_blocks; i++) vd_net_block_fwd(net, i, noise, lat, false);
+    for (int i = 0; i < net->arch->n_blocks; i++) {
+        vd_net_scope(net, i, VD_PHASE_FWD);
+        vd_net_block_fwd(net, i, noise, lat, false);
+    }
+    vd_net_scope(net, -1, VD_PHASE_FWD);
     output_loss(net);
+    vd_backend_scope(net->be, "", -1);
 }
 
 /* Generation (MODEL.md section 2, "Sampling from the prior"): the top-down path alone,

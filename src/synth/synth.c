@@ -88,11 +88,18 @@ vd_status vd_synth_write_grid(vd_synth *s, const char *path, const float *x, int
     return st;
 }
 
-static vd_status make_backend(vd_synth *s, vd_err *err) {
+static vd_status create_backend(vd_synth *s, vd_err *err) {
     const char *name = s->o->backend ? s->o->backend : "cpu";
     if (!strcmp(name, "cpu")) return vd_backend_create_cpu(&s->be, s->o->threads, err);
     if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(&s->be, err);
     return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
+}
+
+/* The backend, computing its convolutions in the run's [run] precision. */
+static vd_status make_backend(vd_synth *s, vd_err *err) {
+    vd_status st = create_backend(s, err);
+    if (!st) st = vd_backend_set_precision(s->be, s->hp->run.precision, err);
+    return st;
 }
 
 static vd_status setup(vd_synth *s, vd_err *err) {

@@ -25,15 +25,19 @@ static vd_status make_inner(const char *name, int threads, vd_backend **be, vd_e
     return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
 }
 
-static vd_status make_backend(const vd_bench_opts *o, vd_backend **be, vd_err *err) {
+/* The backend, wrapped by the profiler when asked, computing in the config's precision. */
+static vd_status make_backend(const vd_bench_opts *o, vd_precision prec, vd_backend **be,
+                              vd_err *err) {
     vd_backend *in;
     vd_status st = make_inner(o->backend, o->threads, &in, err);
     if (st) return st;
     if (!o->profile) {
         *be = in;
-        return VD_OK;
+    } else if ((st = vd_backend_create_profile(be, in, err))) {
+        vd_backend_destroy(in);
+        return st;
     }
-    if ((st = vd_backend_create_profile(be, in, err))) vd_backend_destroy(in);
+    if ((st = vd_backend_set_precision(*be, prec, err))) vd_backend_destroy(*be);
     return st;
 }
 
@@ -55,6 +59,17 @@ static void read_profile(vd_backend *be, int steps, vd_bench_result *r) {
         o->is_conv = f[i].is_conv;
     }
     qsort(r->families, (size_t)r->n_families, sizeof *r->families, cmp_family);
+    vd_profile_scope sc[VD_BENCH_SCOPES_MAX];
+    r->n_scopes = vd_backend_profile_scopes(be, sc, VD_BENCH_SCOPES_MAX);
+    for (int i = 0; i < r->n_scopes; i++) {
+        vd_bench_scope *o = &r->scopes[i];
+        snprintf(o->name, sizeof o->name, "%s", sc[i].name);
+        o->blocks = (double)sc[i].entries[VD_PHASE_FWD] / steps;
+        for (int ph = 0; ph < VD_PHASES; ph++) {
+            o->seconds[ph] = sc[i].seconds[ph] / steps;
+            o->flops[ph] = sc[i].flops[ph] / steps;
+        }
+    }
 }
 
 static void upload_images(vd_net *net, uint64_t seed) {
@@ -123,7 +138,7 @@ vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_re
     vd_net net;
     vd_status st = vd_arch_build(&arch, hp, err);
     if (st) return st;
-    if (!(st = make_backend(o, &be, err))) {
+    if (!(st = make_backend(o, hp->run.precision, &be, err))) {
         vd_net_opts no;
         vd_net_opts_from_hparams(&no, hp, o->batch);
         if (!(st = vd_net_create(&net, &arch, be, &no, err))) {

@@ -21,11 +21,18 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
-static vd_status make_backend(vd_trainer *tr, vd_err *err) {
+static vd_status create_backend(vd_trainer *tr, vd_err *err) {
     const char *name = tr->opts->backend ? tr->opts->backend : "cpu";
     if (!strcmp(name, "cpu")) return vd_backend_create_cpu(&tr->be, tr->opts->threads, err);
     if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(&tr->be, err);
     return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
+}
+
+/* The backend of the run, computing its convolutions in [run] precision. */
+static vd_status make_backend(vd_trainer *tr, vd_err *err) {
+    vd_status st = create_backend(tr, err);
+    if (!st) st = vd_backend_set_precision(tr->be, tr->hp->run.precision, err);
+    return st;
 }
 
 static vd_status setup_model(vd_trainer *tr, vd_err *err) {

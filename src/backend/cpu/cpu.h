@@ -86,12 +86,30 @@ typedef struct vd_cpu_conv vd_cpu_conv;
 vd_status vd_cpu_conv_init(vd_cpu_conv **out, vd_err *err);
 void vd_cpu_conv_free(vd_cpu_conv *cc);
 vd_cpu_conv *vd_cpu_conv_of(vd_backend *be);
+/* The precision of the convolutions that follow (ops.h set_precision); fp32 at start. */
+vd_status vd_cpu_conv_set_precision(vd_cpu_conv *cc, vd_precision p, vd_err *err);
+/* Tests: in bf16, run every new call as fp32 kernels on bf16-rounded float copies, the path
+ * taken where oneDNN has no fast bf16 kernel (ignored in fp32). */
+void vd_cpu_conv_force_rounded(vd_cpu_conv *cc, bool on);
 void vd_cpu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                      const float *b, const vd_tensor *y);
 void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy,
                           const float *w, const vd_tensor *dx, bool acc);
 void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                              const vd_tensor *dy, float *dw, float *db);
+
+/* cpu_bf16.c: float32 to bfloat16 as backend/bf16.h rounds; dst holds uint16 bf16 or, with
+ * to_float, the rounded values as floats (exact). */
+bool vd_cpu_bf16_native(void); /* the CPU has AVX-512 BF16 (VCVTNEPS2BF16) */
+/* n elements on the calling thread, by the instruction (native) or the scalar rounding */
+void vd_cpu_bf16_run(const float *src, void *dst, int64_t n, bool to_float, bool native);
+/* n elements across the OpenMP threads */
+void vd_cpu_bf16_flat(const float *src, void *dst, int64_t n, bool to_float);
+/* t (dense or a channel view) into a dense [pixels][c] copy, across the OpenMP threads */
+void vd_cpu_bf16_pack(const vd_tensor *t, void *dst, bool to_float);
+/* vd_cpu_bf16_pack of dy and vd_cpu_channel_sums_add(dy, db) in one pass (cpu_reduce.c) */
+void vd_cpu_bf16_pack_sums(vd_backend *be, const vd_tensor *dy, void *dst, bool to_float,
+                           float *db);
 
 /* cpu_latent.c */
 void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,

@@ -81,6 +81,10 @@ static void cpu_destroy(vd_backend *be) {
     free(cpu);
 }
 
+static vd_status cpu_set_precision(vd_backend *be, vd_precision p, vd_err *err) {
+    return vd_cpu_conv_set_precision(((vd_cpu *)be)->conv, p, err);
+}
+
 static const vd_backend_i cpu_table = {
     .name = "cpu",
     .destroy = cpu_destroy,
@@ -88,6 +92,7 @@ static const vd_backend_i cpu_table = {
     .dealloc = cpu_dealloc,
     .upload = cpu_transfer,
     .download = cpu_transfer,
+    .set_precision = cpu_set_precision,
     .fill = vd_cpu_fill,
     .copy = vd_cpu_copy,
     .conv_fwd = vd_cpu_conv_fwd,

@@ -30,6 +30,8 @@ static inline float *ref_at(const vd_tensor *t, int n, int h, int w) {
 
 bool vd_ref_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t);
 bool vd_ref_same_shape(vd_backend *be, const char *op, const vd_tensor *a, const vd_tensor *b);
+/* Whether the convolutions round their inputs to bf16 (set_precision). */
+bool vd_ref_bf16(const vd_backend *be);
 
 /* softplus_beta with torch.nn.Softplus's threshold (linear where beta x > 20), its slope,
  * and the logistic function, all in double: the oracle pays for accuracy. */

@@ -1,11 +1,17 @@
 /* The cpu_ref backend: its op table, host memory (aligned malloc, memcpy transfers) and the
- * argument checks every family file shares. No state beyond the sticky failure record. */
+ * argument checks every family file shares. Its only state beyond the sticky failure record
+ * is the convolutions' precision. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu_ref/ref.h"
 
 #define REF_ALIGN 64
+
+typedef struct vd_ref {
+    vd_backend base; /* first: the table hands ops a vd_backend * */
+    vd_precision precision;
+} vd_ref;
 
 bool vd_ref_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t) {
     if (t && t->data && t->n > 0 && t->h > 0 && t->w > 0 && t->c > 0 && t->ld >= t->c) return true;
@@ -47,6 +53,17 @@ static void ref_destroy(vd_backend *be) {
     free(be);
 }
 
+static vd_status ref_set_precision(vd_backend *be, vd_precision p, vd_err *err) {
+    if (p != VD_PREC_FP32 && p != VD_PREC_BF16)
+        return vd_errorf(err, VD_ERR_UNSUPPORTED, "backend cpu_ref: unknown precision %d", (int)p);
+    ((vd_ref *)be)->precision = p;
+    return VD_OK;
+}
+
+bool vd_ref_bf16(const vd_backend *be) {
+    return ((const vd_ref *)be)->precision == VD_PREC_BF16;
+}
+
 static const vd_backend_i ref_table = {
     .name = "cpu_ref",
     .destroy = ref_destroy,
@@ -54,6 +71,7 @@ static const vd_backend_i ref_table = {
     .dealloc = ref_dealloc,
     .upload = ref_transfer,
     .download = ref_transfer,
+    .set_precision = ref_set_precision,
     .fill = vd_ref_fill,
     .copy = vd_ref_copy,
     .conv_fwd = vd_ref_conv_fwd,
@@ -87,10 +105,11 @@ static const vd_backend_i ref_table = {
 };
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err) {
-    vd_backend *be = calloc(1, sizeof *be);
-    if (!be) return vd_errorf(err, VD_ERR_NOMEM, "cpu_ref: cannot allocate the backend");
-    be->i = &ref_table;
-    be->status = VD_OK;
-    *out = be;
+    vd_ref *ref = calloc(1, sizeof *ref);
+    if (!ref) return vd_errorf(err, VD_ERR_NOMEM, "cpu_ref: cannot allocate the backend");
+    ref->base.i = &ref_table;
+    ref->base.status = VD_OK;
+    ref->precision = VD_PREC_FP32;
+    *out = &ref->base;
     return VD_OK;
 }

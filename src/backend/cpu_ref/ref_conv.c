@@ -1,7 +1,15 @@
 /* cpu_ref 2-D convolution: direct loops over OIHW weights with explicit pads and stride,
  * summed in double. Forward, the data gradient (a gather, so each dx is one double sum)
- * and the weight/bias gradients (accumulated, as parameter gradients always are). */
+ * and the weight/bias gradients (accumulated, as parameter gradients always are). In bf16
+ * precision every factor of a product (x, w, dy) is rounded to bf16 first and nothing else
+ * changes: this is the definition the fast backend's bf16 convolutions are tested against. */
+#include "backend/bf16.h"
 #include "backend/cpu_ref/ref.h"
+
+/* A factor of a product as the precision sees it. */
+static inline double factor(bool bf16, float v) {
+    return bf16 ? vd_bf16_round(v) : v;
+}
 
 static inline float w_at(const vd_conv_desc *cv, const float *w, int o, int i, int a, int b) {
     return w[(((int64_t)o * cv->c_in + i) * cv->kh + a) * cv->kw + b];
@@ -35,8 +43,8 @@ static bool conv_shapes(vd_backend *be, const char *op, const vd_conv_desc *cv, 
     return false;
 }
 
-static double conv_point(const vd_conv_desc *cv, const vd_tensor *x, const float *w, int n, int oh,
-                         int ow, int o) {
+static double conv_point(const vd_conv_desc *cv, bool bf16, const vd_tensor *x, const float *w,
+                         int n, int oh, int ow, int o) {
     double sum = 0;
     for (int a = 0; a < cv->kh; a++) {
         int ih = oh * cv->stride - cv->pad_top + a;
@@ -46,7 +54,7 @@ static double conv_point(const vd_conv_desc *cv, const vd_tensor *x, const float
             if (iw < 0 || iw >= x->w) continue;
             const float *px = ref_at(x, n, ih, iw);
             for (int i = 0; i < cv->c_in; i++)
-                sum += (double)px[i] * w_at(cv, w, o, i, a, b);
+                sum += factor(bf16, px[i]) * factor(bf16, w_at(cv, w, o, i, a, b));
         }
     }
     return sum;
@@ -56,12 +64,13 @@ void vd_ref_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                      const float *b, const vd_tensor *y) {
     if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
     REF_REQUIRE(be, w, "conv_fwd: weights are missing");
+    bool bf16 = vd_ref_bf16(be);
     for (int n = 0; n < y->n; n++)
         for (int oh = 0; oh < y->h; oh++)
             for (int ow = 0; ow < y->w; ow++)
                 for (int o = 0; o < y->c; o++)
                     ref_at(y, n, oh, ow)[o] =
-                        (float)((b ? b[o] : 0.0) + conv_point(cv, x, w, n, oh, ow, o));
+                        (float)((b ? b[o] : 0.0) + conv_point(cv, bf16, x, w, n, oh, ow, o));
 }
 
 /* Output index along one axis that tap k of input position i feeds, or -1. */
@@ -71,8 +80,8 @@ static int tap_source(int i, int k, int pad, int stride, int out) {
     return num / stride < out ? num / stride : -1;
 }
 
-static double conv_adjoint_point(const vd_conv_desc *cv, const vd_tensor *dy, const float *w, int n,
-                                 int ih, int iw, int i) {
+static double conv_adjoint_point(const vd_conv_desc *cv, bool bf16, const vd_tensor *dy,
+                                 const float *w, int n, int ih, int iw, int i) {
     double sum = 0;
     for (int a = 0; a < cv->kh; a++) {
         int oh = tap_source(ih, a, cv->pad_top, cv->stride, dy->h);
@@ -82,7 +91,7 @@ static double conv_adjoint_point(const vd_conv_desc *cv, const vd_tensor *dy, co
             if (ow < 0) continue;
             const float *g = ref_at(dy, n, oh, ow);
             for (int o = 0; o < cv->c_out; o++)
-                sum += (double)g[o] * w_at(cv, w, o, i, a, b);
+                sum += factor(bf16, g[o]) * factor(bf16, w_at(cv, w, o, i, a, b));
         }
     }
     return sum;
@@ -92,12 +101,13 @@ void vd_ref_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
                           const float *w, const vd_tensor *dx, bool acc) {
     if (!conv_shapes(be, "conv_bwd_data", cv, dx, dy)) return;
     REF_REQUIRE(be, w, "conv_bwd_data: weights are missing");
+    bool bf16 = vd_ref_bf16(be);
     for (int n = 0; n < dx->n; n++) {
         for (int ih = 0; ih < dx->h; ih++) {
             for (int iw = 0; iw < dx->w; iw++) {
                 float *d = ref_at(dx, n, ih, iw);
                 for (int i = 0; i < dx->c; i++) {
-                    double g = conv_adjoint_point(cv, dy, w, n, ih, iw, i);
+                    double g = conv_adjoint_point(cv, bf16, dy, w, n, ih, iw, i);
                     d[i] = acc ? (float)(d[i] + g) : (float)g;
                 }
             }
@@ -105,8 +115,8 @@ void vd_ref_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
     }
 }
 
-static double weight_grad(const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy, int o,
-                          int i, int a, int b) {
+static double weight_grad(const vd_conv_desc *cv, bool bf16, const vd_tensor *x,
+                          const vd_tensor *dy, int o, int i, int a, int b) {
     double sum = 0;
     for (int n = 0; n < dy->n; n++) {
         for (int oh = 0; oh < dy->h; oh++) {
@@ -115,7 +125,8 @@ static double weight_grad(const vd_conv_desc *cv, const vd_tensor *x, const vd_t
             for (int ow = 0; ow < dy->w; ow++) {
                 int iw = ow * cv->stride - cv->pad_left + b;
                 if (iw >= 0 && iw < x->w)
-                    sum += (double)ref_at(x, n, ih, iw)[i] * ref_at(dy, n, oh, ow)[o];
+                    sum += factor(bf16, ref_at(x, n, ih, iw)[i]) *
+                           factor(bf16, ref_at(dy, n, oh, ow)[o]);
             }
         }
     }
@@ -126,13 +137,14 @@ void vd_ref_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_te
                              const vd_tensor *dy, float *dw, float *db) {
     if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy)) return;
     REF_REQUIRE(be, dw, "conv_bwd_weights: dw is missing");
+    bool bf16 = vd_ref_bf16(be);
     for (int o = 0; o < cv->c_out; o++)
         for (int i = 0; i < cv->c_in; i++)
             for (int a = 0; a < cv->kh; a++)
                 for (int b = 0; b < cv->kw; b++)
                     dw[(((int64_t)o * cv->c_in + i) * cv->kh + a) * cv->kw + b] +=
-                        (float)weight_grad(cv, x, dy, o, i, a, b);
-    if (!db) return;
+                        (float)weight_grad(cv, bf16, x, dy, o, i, a, b);
+    if (!db) return; /* the float32 dy, unrounded: a bias gradient multiplies nothing */
     for (int o = 0; o < cv->c_out; o++) {
         double sum = 0;
         for (int64_t p = 0; p < ref_pixels(dy); p++)
