@@ -26,7 +26,7 @@ for be in cpu_ref cpu; do
   check "$be --profile: prints the table" "grep -q '^profile ' '$tmp/prof' && grep -q '^  family ' '$tmp/prof'"
   check "$be --profile: a conv family with GFLOP/s" \
     "awk '/^  conv fwd 1x1 / && \$NF + 0 > 0 { f = 1 } END { exit !f }' '$tmp/prof'"
-  check "$be --profile: a SiLU family" "grep -q '^  SiLU fwd ' '$tmp/prof'"
+  check "$be --profile: a SiLU family" "grep -q '^  SiLU bwd ' '$tmp/prof'"
   sums=$(awk '/^profile / { step = $(NF-4); on = 1 } /^blocks / { on = 0 } on && /^  / && !/^  family / { s += $(NF-2) } END { print s, step }' "$tmp/prof")
   check "$be --profile: families sum to the step within 25% ($sums ms)" \
     "echo $sums | awk '{ exit !(\$2 > 0 && \$1 > 0.75 * \$2 && \$1 < 1.25 * \$2) }'"

@@ -47,7 +47,15 @@ static inline int64_t vd_tensor_numel(const vd_tensor *t) {
 typedef struct vd_conv_desc {
     int c_in, c_out, kh, kw, stride;
     int pad_top, pad_left, pad_bottom, pad_right;
+    /* VD_CONV_PRE_SILU: conv_fwd and conv_bwd_weights read silu(x) where they are handed x
+     * (the SiLU the model puts before most convs), so a backend can fuse it into the pass that
+     * packs or converts x instead of writing silu(x) out first; the numbers are those of
+     * act_fwd(SiLU) followed by the plain conv. conv_bwd_data ignores it: its dx is the
+     * gradient at the conv's input, silu(x) (SiLU's backward is the caller's). */
+    int pre_act;
 } vd_conv_desc;
+
+enum { VD_CONV_PRE_NONE = 0, VD_CONV_PRE_SILU = 1 };
 
 typedef enum vd_act {
     VD_ACT_SILU,       /* x * sigmoid(x) */

@@ -18,10 +18,15 @@ static float *G(const vd_net *net, int param) {
     return net->grads + net->arch->params[param].offset;
 }
 
-static void conv_bwd_weights(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *dy) {
+static void conv_bwd_weights_act(vd_net *net, int ci, int pre_act, const vd_tensor *x, const vd_tensor *dy) {
     const vd_conv *c = &net->arch->convs[ci];
     vd_conv_desc d = vd_net_conv_desc(c);
+    d.pre_act = pre_act;
     net->be->i->conv_bwd_weights(net->be, &d, x, dy, G(net, c->weight), G(net, c->bias));
+}
+
+static void conv_bwd_weights(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *dy) {
+    conv_bwd_weights_act(net, ci, VD_CONV_PRE_NONE, x, dy);
 }
 
 static void conv_bwd_data(vd_net *net, int ci, const vd_tensor *dy, const vd_tensor *dx, bool acc) {
@@ -38,10 +43,9 @@ static void cell_bwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, fl
     float *g = dout;
     for (int k = cell->n_convs - 1; k >= 0; k--) {
         const vd_conv *c = &a->convs[cell->first_conv + k];
-        vd_tensor x = T(net, nc->pre[k], r, c->c_in), s = T(net, net->scratch[0], r, c->c_in);
+        vd_tensor x = T(net, nc->pre[k], r, c->c_in);
         vd_tensor dy = T(net, g, r, c->c_out), ds = T(net, net->scratch[1], r, c->c_in);
-        be->i->act_fwd(be, VD_ACT_SILU, 0.f, &x, &s);
-        conv_bwd_weights(net, cell->first_conv + k, &s, &dy);
+        conv_bwd_weights_act(net, cell->first_conv + k, VD_CONV_PRE_SILU, &x, &dy);
         conv_bwd_data(net, cell->first_conv + k, &dy, &ds, false);
         float *target = k == 0 ? din : net->scratch[2 + (k & 1)];
         vd_tensor dx = T(net, target, r, c->c_in);

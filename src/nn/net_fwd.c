@@ -20,10 +20,15 @@ vd_conv_desc vd_net_conv_desc(const vd_conv *c) {
                           .pad_bottom = c->pad_bottom, .pad_right = c->pad_right};
 }
 
-static void conv(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *y) {
+static void conv_act(vd_net *net, int ci, int pre_act, const vd_tensor *x, const vd_tensor *y) {
     const vd_conv *c = &net->arch->convs[ci];
     vd_conv_desc d = vd_net_conv_desc(c);
+    d.pre_act = pre_act;
     net->be->i->conv_fwd(net->be, &d, x, W(net, c->weight), W(net, c->bias), y);
+}
+
+static void conv(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *y) {
+    conv_act(net, ci, VD_CONV_PRE_NONE, x, y);
 }
 
 /* x -> [SiLU -> conv] x n, + x when residual. pre[k] keeps each conv's input before SiLU.
@@ -31,16 +36,13 @@ static void conv(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *y) {
 static void cell_run(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, bool tail) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
-    vd_tensor s_in = T(net, net->scratch[0], cell->res, 0);
     int n = tail ? cell->n_convs : cell->n_convs - 1;
     for (int k = 0; k < n; k++) {
         const vd_conv *c = &a->convs[cell->first_conv + k];
         vd_tensor x = T(net, nc->pre[k], cell->res, c->c_in);
-        s_in.c = s_in.ld = c->c_in;
-        be->i->act_fwd(be, VD_ACT_SILU, 0.f, &x, &s_in);
         float *dst = k + 1 < cell->n_convs ? nc->pre[k + 1] : nc->out;
         vd_tensor y = T(net, dst, cell->res, c->c_out);
-        conv(net, cell->first_conv + k, &s_in, &y);
+        conv_act(net, cell->first_conv + k, VD_CONV_PRE_SILU, &x, &y); /* SiLU fused into the conv */
     }
     if (tail && cell->residual) {
         vd_tensor in = T(net, nc->pre[0], cell->res, cell->c_in), out = T(net, nc->out, cell->res, cell->c_out);

@@ -98,6 +98,9 @@ void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
 void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                              const vd_tensor *dy, float *dw, float *db);
 
+/* cpu_elementwise.c: y = silu(x) over n floats on the calling thread, the act_fwd kernel */
+void vd_cpu_silu_run(const float *x, float *y, int64_t n);
+
 /* cpu_bf16.c: float32 to bfloat16 as backend/bf16.h rounds; dst holds uint16 bf16 or, with
  * to_float, the rounded values as floats (exact). */
 bool vd_cpu_bf16_native(void); /* the CPU has AVX-512 BF16 (VCVTNEPS2BF16) */
@@ -107,6 +110,9 @@ void vd_cpu_bf16_run(const float *src, void *dst, int64_t n, bool to_float, bool
 void vd_cpu_bf16_flat(const float *src, void *dst, int64_t n, bool to_float);
 /* t (dense or a channel view) into a dense [pixels][c] copy, across the OpenMP threads */
 void vd_cpu_bf16_pack(const vd_tensor *t, void *dst, bool to_float);
+/* vd_cpu_bf16_pack of silu(t), computed a block at a time in cache (as vd_cpu_silu_run) so that
+ * silu(t) is never written out in float32 */
+void vd_cpu_bf16_pack_silu(const vd_tensor *t, void *dst, bool to_float);
 /* vd_cpu_bf16_pack of dy and vd_cpu_channel_sums_add(dy, db) in one pass (cpu_reduce.c) */
 void vd_cpu_bf16_pack_sums(vd_backend *be, const vd_tensor *dy, void *dst, bool to_float,
                            float *db);

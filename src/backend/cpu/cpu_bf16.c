@@ -106,3 +106,34 @@ void vd_cpu_bf16_pack(const vd_tensor *t, void *dst, bool to_float) {
     for (int64_t q = 0; q < pixels; q++)
         vd_cpu_bf16_run(cpu_px(t, q), (char *)dst + (size_t)q * row, t->c, to_float, native);
 }
+
+/* Each block goes through a stack buffer: silu in float32 (L1-resident), then rounded. */
+static void silu_block(const float *src, void *dst, int64_t n, bool to_float, bool native) {
+    float tmp[BF16_BLOCK];
+    for (int64_t i = 0; i < n; i += BF16_BLOCK) {
+        int64_t len = n - i < BF16_BLOCK ? n - i : BF16_BLOCK;
+        vd_cpu_silu_run(src + i, tmp, len);
+        vd_cpu_bf16_run(tmp, (char *)dst + (size_t)i * (to_float ? sizeof(float) : sizeof(uint16_t)), len,
+                        to_float, native);
+    }
+}
+
+void vd_cpu_bf16_pack_silu(const vd_tensor *t, void *dst, bool to_float) {
+    bool native = vd_cpu_bf16_native();
+    size_t elem = to_float ? sizeof(float) : sizeof(uint16_t);
+    if (cpu_dense(t)) {
+        int64_t n = vd_tensor_numel(t), blocks = cpu_chunks(n, BF16_BLOCK);
+        CPU_PARALLEL_FOR(n)
+        for (int64_t b = 0; b < blocks; b++) {
+            int64_t first = b * BF16_BLOCK, len = n - first;
+            silu_block(t->data + first, (char *)dst + (size_t)first * elem, len < BF16_BLOCK ? len : BF16_BLOCK,
+                       to_float, native);
+        }
+        return;
+    }
+    size_t row = (size_t)t->c * elem;
+    int64_t pixels = cpu_pixels(t);
+    CPU_PARALLEL_FOR(vd_tensor_numel(t))
+    for (int64_t q = 0; q < pixels; q++)
+        silu_block(cpu_px(t, q), (char *)dst + (size_t)q * row, t->c, to_float, native);
+}

@@ -62,7 +62,7 @@ static const int role_args[2][NDIRS][NROLES] = {
 /* Compared with memcmp: always built from a zeroed struct. */
 typedef struct conv_key {
     int64_t ld_x, ld_y; /* channel strides of x (or dx) and y (or dy) */
-    int32_t dir, n, h, w, c_in, c_out, kh, kw, stride, pad[4], bias, acc;
+    int32_t dir, n, h, w, c_in, c_out, kh, kw, stride, pad[4], bias, acc, pre_act;
     int32_t prec; /* PREC_* */
 } conv_key;
 
@@ -442,7 +442,7 @@ static void entry_plan(conv_entry *e, bool rounded) {
     for (int r = 0; r < NROLES; r++)
         e->dt[r] = e->round[r] && !e->rounded ? dnnl_bf16 : dnnl_f32;
     e->prim_bias = k->bias && (k->dir == DIR_FWD || (k->dir == DIR_BWD_WEIGHTS && !e->gemm && !bf16));
-    e->pack_x = e->round[ROLE_X] ||
+    e->pack_x = e->round[ROLE_X] || k->pre_act ||
                 (!e->gemm && (k->ld_x != k->c_in || (k->dir == DIR_BWD_DATA && k->acc)));
     e->pack_y = e->round[ROLE_Y] || (!e->gemm && k->ld_y != k->c_out);
 }
@@ -516,6 +516,7 @@ static conv_key key_make(int dir, const vd_conv_desc *cv, const conv_io *io, boo
     k.pad[0] = cv->pad_top, k.pad[1] = cv->pad_left;
     k.pad[2] = cv->pad_bottom, k.pad[3] = cv->pad_right;
     k.bias = bias, k.acc = acc;
+    k.pre_act = dir == DIR_BWD_DATA ? VD_CONV_PRE_NONE : cv->pre_act; /* see ops.h */
     k.prec = prec;
     return k;
 }
@@ -578,8 +579,13 @@ static const void *stage_inputs(vd_backend *be, vd_cpu_conv *cc, const conv_entr
     int dir = e->key.dir;
     char *ws = cc->ws;
     vd_tensor xd = dense_in(ws, e->off_x, io->x), yd = dense_in(ws, e->off_y, io->y);
-    if (e->round[ROLE_X])
+    bool silu = e->key.pre_act == VD_CONV_PRE_SILU;
+    if (e->round[ROLE_X] && silu)
+        vd_cpu_bf16_pack_silu(io->x, ws + e->off_x, e->rounded);
+    else if (e->round[ROLE_X])
         vd_cpu_bf16_pack(io->x, ws + e->off_x, e->rounded);
+    else if (silu)
+        vd_cpu_act_fwd(be, VD_ACT_SILU, 0.f, io->x, &xd);
     else if (e->pack_x && dir != DIR_BWD_DATA)
         vd_cpu_copy(be, io->x, &xd);
     if (e->round[ROLE_Y] && dir == DIR_BWD_WEIGHTS && io->b) /* db while dy is in cache */
@@ -663,6 +669,10 @@ static void conv_call(vd_backend *be, int dir, const vd_conv_desc *cv, const con
 static bool conv_shapes(vd_backend *be, const char *op, const vd_conv_desc *cv, const vd_tensor *x,
                         const vd_tensor *y) {
     if (!vd_cpu_valid(be, op, "input", x) || !vd_cpu_valid(be, op, "output", y)) return false;
+    if (cv->pre_act != VD_CONV_PRE_NONE && cv->pre_act != VD_CONV_PRE_SILU) {
+        vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown pre-activation %d", op, cv->pre_act);
+        return false;
+    }
     if (cv->stride < 1 || cv->kh < 1 || cv->kw < 1 || cv->pad_top < 0 || cv->pad_left < 0 ||
         cv->pad_bottom < 0 || cv->pad_right < 0) {
         vd_backend_fail(be, VD_ERR_INVALID,

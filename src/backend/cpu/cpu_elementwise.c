@@ -75,6 +75,10 @@ CPU_SIMD_CLONES static void silu_fwd_run(const float *x, float *y, int64_t n) {
         y[i] = x[i] * cpu_sigmoidf(x[i]);
 }
 
+void vd_cpu_silu_run(const float *x, float *y, int64_t n) {
+    silu_fwd_run(x, y, n);
+}
+
 /* d/dx x s(x) = s (1 + x (1 - s)); written (=) or accumulated (+=) */
 CPU_SIMD_CLONES static void silu_bwd_run(const float *x, const float *dy, float *dx, int64_t n,
                                          bool acc) {

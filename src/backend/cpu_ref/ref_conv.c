@@ -3,6 +3,8 @@
  * and the weight/bias gradients (accumulated, as parameter gradients always are). In bf16
  * precision every factor of a product (x, w, dy) is rounded to bf16 first and nothing else
  * changes: this is the definition the fast backend's bf16 convolutions are tested against. */
+#include <stdlib.h>
+
 #include "backend/bf16.h"
 #include "backend/cpu_ref/ref.h"
 
@@ -60,9 +62,51 @@ static double conv_point(const vd_conv_desc *cv, bool bf16, const vd_tensor *x, 
     return sum;
 }
 
+/* A conv that reads silu(x): the oracle applies act_fwd into a temporary first, which is
+ * exactly what the fused op promises to compute. Returns false (with a recorded failure)
+ * when the temporary cannot be had; *tmp is then NULL. */
+static bool pre_activate(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, vd_tensor *xa, float **tmp) {
+    *tmp = NULL;
+    *xa = *x;
+    if (cv->pre_act == VD_CONV_PRE_NONE) return true;
+    if (cv->pre_act != VD_CONV_PRE_SILU) {
+        vd_backend_fail(be, VD_ERR_INVALID, "conv: unknown pre-activation %d", cv->pre_act);
+        return false;
+    }
+    if (!(*tmp = malloc((size_t)vd_tensor_numel(x) * sizeof(float)))) {
+        vd_backend_fail(be, VD_ERR_NOMEM, "conv: no memory for silu(x)");
+        return false;
+    }
+    *xa = vd_tensor_make(*tmp, x->n, x->h, x->w, x->c);
+    vd_ref_act_fwd(be, VD_ACT_SILU, 0.f, x, xa);
+    return true;
+}
+
+static void conv_fwd_plain(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
+                           const float *b, const vd_tensor *y);
+static void conv_bwd_weights_plain(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
+                                   const vd_tensor *dy, float *dw, float *db);
+
 void vd_ref_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                      const float *b, const vd_tensor *y) {
     if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
+    vd_tensor xa;
+    float *tmp;
+    if (pre_activate(be, cv, x, &xa, &tmp)) conv_fwd_plain(be, cv, &xa, w, b, y);
+    free(tmp);
+}
+
+void vd_ref_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
+                             const vd_tensor *dy, float *dw, float *db) {
+    if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy)) return;
+    vd_tensor xa;
+    float *tmp;
+    if (pre_activate(be, cv, x, &xa, &tmp)) conv_bwd_weights_plain(be, cv, &xa, dy, dw, db);
+    free(tmp);
+}
+
+static void conv_fwd_plain(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
+                           const float *b, const vd_tensor *y) {
     REF_REQUIRE(be, w, "conv_fwd: weights are missing");
     bool bf16 = vd_ref_bf16(be);
     for (int n = 0; n < y->n; n++)
@@ -133,9 +177,8 @@ static double weight_grad(const vd_conv_desc *cv, bool bf16, const vd_tensor *x,
     return sum;
 }
 
-void vd_ref_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
-                             const vd_tensor *dy, float *dw, float *db) {
-    if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy)) return;
+static void conv_bwd_weights_plain(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
+                                   const vd_tensor *dy, float *dw, float *db) {
     REF_REQUIRE(be, dw, "conv_bwd_weights: dw is missing");
     bool bf16 = vd_ref_bf16(be);
     for (int o = 0; o < cv->c_out; o++)
