@@ -1,9 +1,13 @@
-/* Convolutions with a fused SiLU before them (vd_conv_desc.pre_act): on each backend and in
- * each precision, conv_fwd and conv_bwd_weights with VD_CONV_PRE_SILU on x give the same bits
- * as act_fwd(SiLU) into a buffer followed by the plain conv (which is what ops.h promises);
- * the fast backend agrees with cpu_ref; conv_bwd_data ignores the flag; an unknown
- * pre-activation is a recorded error. Shapes: dense and channel-view inputs, 1x1 (matmul
- * route), 3x3, and a 2x2 stride 2 conv. */
+/* The fused convolution ops, each against its unfused definition, on each backend and in each
+ * precision:
+ * - a SiLU before the conv (vd_conv_desc.pre_act): conv_fwd and conv_bwd_weights with
+ *   VD_CONV_PRE_SILU on x give the same bits as act_fwd(SiLU) into a buffer followed by the
+ *   plain conv (what ops.h promises); the fast backend agrees with cpu_ref; conv_bwd_data
+ *   ignores the flag; an unknown pre-activation is a recorded error;
+ * - both backward directions in one call (vd_backend_conv_bwd, which shares dy's bf16
+ *   conversion on the cpu backend): the same bits as conv_bwd_weights then conv_bwd_data,
+ *   with and without bias, with dx written or accumulated, and weights only (dx NULL).
+ * Shapes: dense and channel-view inputs, 1x1 (matmul route), 3x3, and a 2x2 stride 2 conv. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +119,40 @@ static void run_case(vd_backend *ref, vd_backend *fast, const pcase *c, const ch
     free(x), free(w), free(b), free(dy);
 }
 
+/* vd_backend_conv_bwd against the two separate calls on the same backend: bit for bit. */
+static void combined_case(vd_backend *be, const pcase *c, const char *prec, bool bias, bool acc, bool with_dx) {
+    int ho = c->h / c->stride, wo = c->w / c->stride;
+    int64_t nx = (int64_t)c->n * c->h * c->w * c->c_in, nw = (int64_t)c->c_out * c->c_in * c->k * c->k;
+    float *x = rand_floats(nx / c->c_in * c->ld_x, 11, 2.f), *w = rand_floats(nw, 12, 0.3f);
+    float *dy = rand_floats((int64_t)c->n * ho * wo * c->c_out, 13, 1.f);
+    float *dw[2], *db[2], *dx[2];
+    for (int k = 0; k < 2; k++) {
+        dw[k] = rand_floats(nw, 14, 0.1f); /* parameter gradients accumulate onto this */
+        db[k] = rand_floats(c->c_out, 15, 0.1f);
+        dx[k] = rand_floats(nx, 16, 0.5f);
+    }
+    vd_tensor xt = {x, c->n, c->h, c->w, c->c_in, c->ld_x};
+    vd_tensor dyt = vd_tensor_make(dy, c->n, ho, wo, c->c_out);
+    vd_conv_desc d = desc_of(c, VD_CONV_PRE_SILU);
+    for (int k = 0; k < 2; k++) {
+        vd_tensor dxt = vd_tensor_make(dx[k], c->n, c->h, c->w, c->c_in);
+        if (k == 0) {
+            be->i->conv_bwd_weights(be, &d, &xt, &dyt, dw[k], bias ? db[k] : NULL);
+            if (with_dx) be->i->conv_bwd_data(be, &d, &dyt, w, &dxt, acc);
+        } else {
+            vd_backend_conv_bwd(be, &d, &xt, &dyt, w, dw[k], bias ? db[k] : NULL, with_dx ? &dxt : NULL, acc);
+        }
+    }
+    vd_err err = {0};
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s: %s", be->i->name, err.msg);
+    CHECKF(same(dw[0], dw[1], nw) && same(db[0], db[1], c->c_out) && same(dx[0], dx[1], nx),
+           "%s %s conv_bwd %dx%d %d->%d ld %d bias %d acc %d dx %d: differs from the two calls (dw %g dx %g)",
+           be->i->name, prec, c->k, c->k, c->c_in, c->c_out, c->ld_x, bias, acc, with_dx, rel(dw[1], dw[0], nw),
+           rel(dx[1], dx[0], nx));
+    for (int k = 0; k < 2; k++) free(dw[k]), free(db[k]), free(dx[k]);
+    free(x), free(w), free(dy);
+}
+
 static void test_unknown(vd_backend *be) {
     pcase c = cases[0];
     vd_conv_desc d = desc_of(&c, 7);
@@ -143,7 +181,14 @@ int main(void) {
             vd_backend_destroy(fast);
             fast = NULL;
         }
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(ref, fast, &cases[i], names[p]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            run_case(ref, fast, &cases[i], names[p]);
+            for (int v = 0; v < 4; v++) {
+                combined_case(ref, &cases[i], names[p], v & 1, v & 2, true);
+                if (fast) combined_case(fast, &cases[i], names[p], v & 1, v & 2, true);
+            }
+            if (fast) combined_case(fast, &cases[i], names[p], true, false, false);
+        }
         vd_backend_destroy(ref);
         vd_backend_destroy(fast);
     }

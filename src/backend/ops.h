@@ -137,6 +137,11 @@ typedef struct vd_backend_i {
                           const vd_tensor *dx, bool acc);
     void (*conv_bwd_weights)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                              const vd_tensor *dy, float *dw, float *db);
+    /* Optional (NULL: the two calls): conv_bwd_weights(x, dy, dw, db), then, when dx is not
+     * NULL, conv_bwd_data(dy, w, dx, acc), with the same results; a backend may share work
+     * between them (bf16: dy is converted once). Use vd_backend_conv_bwd. */
+    void (*conv_bwd)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
+                     const float *w, float *dw, float *db, const vd_tensor *dx, bool acc);
 
     /* activations: y = f(x); dx (=|+=) dy * f'(x) */
     void (*act_fwd)(vd_backend *be, vd_act act, float param, const vd_tensor *x,
@@ -248,6 +253,17 @@ struct vd_backend {
 
 static inline void vd_backend_scope(vd_backend *be, const char *name, int phase) {
     if (be->i->scope) be->i->scope(be, name, phase);
+}
+
+static inline void vd_backend_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
+                                       const vd_tensor *dy, const float *w, float *dw, float *db,
+                                       const vd_tensor *dx, bool acc) {
+    if (be->i->conv_bwd) {
+        be->i->conv_bwd(be, cv, x, dy, w, dw, db, dx, acc);
+        return;
+    }
+    be->i->conv_bwd_weights(be, cv, x, dy, dw, db);
+    if (dx) be->i->conv_bwd_data(be, cv, dy, w, dx, acc);
 }
 
 /* Record a failure (the first one wins); backends call this from their ops. */

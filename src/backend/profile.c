@@ -91,7 +91,7 @@ static void charge(vd_backend *be, int f, double t0, double flops) {
     }
 }
 
-static const char *const conv_dirs[3] = {"conv fwd", "conv bwd-data", "conv bwd-weights"};
+static const char *const conv_dirs[4] = {"conv fwd", "conv bwd-data", "conv bwd-weights", "conv bwd-both"};
 
 /* The slot of a conv family, made on first use; -1 (uncounted) if the table is full. */
 static int conv_family(vd_backend *be, int dir, const vd_conv_desc *cv) {
@@ -173,6 +173,16 @@ static void p_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_
     double t0 = vd_now_seconds();
     inner(be)->i->conv_bwd_weights(inner(be), cv, x, dy, dw, db);
     charge(be, conv_family(be, 2, cv), t0, conv_flops(cv, dy));
+}
+
+/* Both backward directions in one call (the inner backend shares work between them): one
+ * family, "conv bwd-both", with both directions' FLOPs. */
+static void p_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
+                       const float *w, float *dw, float *db, const vd_tensor *dx, bool acc) {
+    double t0 = vd_now_seconds();
+    vd_backend_conv_bwd(inner(be), cv, x, dy, w, dw, db, dx, acc);
+    int dir = dx ? 3 : 2;
+    charge(be, conv_family(be, dir, cv), t0, (dx ? 2 : 1) * conv_flops(cv, dy));
 }
 
 /* ---- activations and elementwise */
@@ -405,6 +415,7 @@ static const vd_backend_i profile_table = {
     .conv_fwd = p_conv_fwd,
     .conv_bwd_data = p_conv_bwd_data,
     .conv_bwd_weights = p_conv_bwd_weights,
+    .conv_bwd = p_conv_bwd,
     .act_fwd = p_act_fwd,
     .act_bwd = p_act_bwd,
     .add = p_add,

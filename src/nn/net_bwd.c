@@ -18,21 +18,14 @@ static float *G(const vd_net *net, int param) {
     return net->grads + net->arch->params[param].offset;
 }
 
-static void conv_bwd_weights_act(vd_net *net, int ci, int pre_act, const vd_tensor *x, const vd_tensor *dy) {
+/* dw += x^T dy (x read through pre_act), db += sum dy, and dx (=|+=) conv_T(dy) when dx is
+ * given: one backend call, so a backend can share work between the two directions. */
+static void conv_bwd(vd_net *net, int ci, int pre_act, const vd_tensor *x, const vd_tensor *dy,
+                     const vd_tensor *dx, bool acc) {
     const vd_conv *c = &net->arch->convs[ci];
     vd_conv_desc d = vd_net_conv_desc(c);
     d.pre_act = pre_act;
-    net->be->i->conv_bwd_weights(net->be, &d, x, dy, G(net, c->weight), G(net, c->bias));
-}
-
-static void conv_bwd_weights(vd_net *net, int ci, const vd_tensor *x, const vd_tensor *dy) {
-    conv_bwd_weights_act(net, ci, VD_CONV_PRE_NONE, x, dy);
-}
-
-static void conv_bwd_data(vd_net *net, int ci, const vd_tensor *dy, const vd_tensor *dx, bool acc) {
-    const vd_conv *c = &net->arch->convs[ci];
-    vd_conv_desc d = vd_net_conv_desc(c);
-    net->be->i->conv_bwd_data(net->be, &d, dy, W(net, c->weight), dx, acc);
+    vd_backend_conv_bwd(net->be, &d, x, dy, W(net, c->weight), G(net, c->weight), G(net, c->bias), dx, acc);
 }
 
 /* din (=|+=) d(cell)/d(input) . dout; dout and din are outside the scratch buffers. */
@@ -45,8 +38,7 @@ static void cell_bwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, fl
         const vd_conv *c = &a->convs[cell->first_conv + k];
         vd_tensor x = T(net, nc->pre[k], r, c->c_in);
         vd_tensor dy = T(net, g, r, c->c_out), ds = T(net, net->scratch[1], r, c->c_in);
-        conv_bwd_weights_act(net, cell->first_conv + k, VD_CONV_PRE_SILU, &x, &dy);
-        conv_bwd_data(net, cell->first_conv + k, &dy, &ds, false);
+        conv_bwd(net, cell->first_conv + k, VD_CONV_PRE_SILU, &x, &dy, &ds, false);
         float *target = k == 0 ? din : net->scratch[2 + (k & 1)];
         vd_tensor dx = T(net, target, r, c->c_in);
         be->i->act_bwd(be, VD_ACT_SILU, 0.f, &x, &ds, &dx, k == 0 ? acc : false);
@@ -95,12 +87,10 @@ static void latent_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
                             res ? &dpm : NULL, res ? &dpp : NULL);
     be->i->latent_stats_bwd(be, base, beta, &praw, NULL, NULL, &dpm, &dpp, &dpraw, NULL, NULL);
     vd_tensor q = T(net, nb->post_cell.out, r, c), dq = T(net, net->dq, r, c);
-    conv_bwd_weights(net, b->posterior_proj, &q, &dqraw);
-    conv_bwd_data(net, b->posterior_proj, &dqraw, &dq, false);
+    conv_bwd(net, b->posterior_proj, VD_CONV_PRE_NONE, &q, &dqraw, &dq, false);
     vd_tensor pr = T(net, nb->prior_cell.out, r, 2 * c), dpr = T(net, net->dpr, r, 2 * c);
     vd_tensor p_in = vd_tensor_channels(pr, c, c), dp_in = vd_tensor_channels(dpr, c, c);
-    conv_bwd_weights(net, b->prior_proj, &p_in, &dpraw);
-    conv_bwd_data(net, b->prior_proj, &dpraw, &dp_in, false);
+    conv_bwd(net, b->prior_proj, VD_CONV_PRE_NONE, &p_in, &dpraw, &dp_in, false);
 }
 
 /* dy1 (in g) gathers the stream, the posterior's concat half and the prior net's input. */
@@ -130,8 +120,7 @@ static float *unpool_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb,
     be->i->broadcast_bwd(be, &dy1, G(net, b->scale_bias));
     be->i->upsample_bwd(be, b->stride, &dy1, &dact, false);
     be->i->act_bwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &dact, &dpre, false);
-    conv_bwd_weights(net, b->resample, &x, &dpre);
-    conv_bwd_data(net, b->resample, &dpre, &dx, false);
+    conv_bwd(net, b->resample, VD_CONV_PRE_NONE, &x, &dpre, &dx, false);
     return out;
 }
 
@@ -143,8 +132,7 @@ static float *down_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
     /* g is now dy2: it reaches z_proj, the kl_residual half of the prior net and y1. */
     vd_tensor dy2 = T(net, g, r, c), z = T(net, nb->z, r, b->n_variates), dz = T(net, net->dz, r, b->n_variates);
     vd_tensor dkl_res = vd_tensor_channels(T(net, net->dpr, r, 2 * c), 0, c);
-    conv_bwd_weights(net, b->z_proj, &z, &dy2);
-    conv_bwd_data(net, b->z_proj, &dy2, &dz, false);
+    conv_bwd(net, b->z_proj, VD_CONV_PRE_NONE, &z, &dy2, &dz, false);
     be->i->copy(be, &dy2, &dkl_res);
     latent_bwd(net, b, nb, noise, kl_scale);
     nets_bwd(net, b, nb, g);
@@ -163,12 +151,10 @@ static float *up_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, flo
             dx_ptr = other_stream(net, g);
             vd_tensor dx = T(net, dx_ptr, b->res_in, b->c_in);
             be->i->act_bwd(be, VD_ACT_LEAKY_RELU, LEAKY_SLOPE, &pre, &dy, &dpre, false);
-            conv_bwd_weights(net, b->resample, &x, &dpre);
-            conv_bwd_data(net, b->resample, &dpre, &dx, false);
+            conv_bwd(net, b->resample, VD_CONV_PRE_NONE, &x, &dpre, &dx, false);
         }
         vd_tensor dx = T(net, dx_ptr, b->res_in, b->c_in);
-        conv_bwd_weights(net, b->conv, &x, &dskip);
-        conv_bwd_data(net, b->conv, &dskip, &dx, true);
+        conv_bwd(net, b->conv, VD_CONV_PRE_NONE, &x, &dskip, &dx, true);
         g = dx_ptr;
     }
     cells_bwd(net, b, nb, &g);
@@ -216,8 +202,7 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
             vd_tensor dy = T(net, g, b->res_out, b->c_out);
             float *dx = other_stream(net, g);
             vd_tensor dxt = T(net, dx, b->res_in, b->c_in);
-            conv_bwd_weights(net, b->conv, &in, &dy);
-            conv_bwd_data(net, b->conv, &dy, &dxt, false);
+            conv_bwd(net, b->conv, VD_CONV_PRE_NONE, &in, &dy, &dxt, false);
             g = dx;
             break;
         }
@@ -234,7 +219,7 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
         case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: g = up_bwd(net, b, nb, g); break;
         case VD_BLOCK_INPUT_CONV: {
             vd_tensor dy = T(net, g, b->res_out, b->c_out);
-            conv_bwd_weights(net, b->conv, &in, &dy);
+            conv_bwd(net, b->conv, VD_CONV_PRE_NONE, &in, &dy, NULL, false);
             break;
         }
         }

@@ -97,6 +97,8 @@ void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
                           const float *w, const vd_tensor *dx, bool acc);
 void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                              const vd_tensor *dy, float *dw, float *db);
+void vd_cpu_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
+                     const float *w, float *dw, float *db, const vd_tensor *dx, bool acc);
 
 /* cpu_elementwise.c: y = silu(x) over n floats on the calling thread, the act_fwd kernel */
 void vd_cpu_silu_run(const float *x, float *y, int64_t n);

@@ -98,6 +98,7 @@ static const vd_backend_i cpu_table = {
     .conv_fwd = vd_cpu_conv_fwd,
     .conv_bwd_data = vd_cpu_conv_bwd_data,
     .conv_bwd_weights = vd_cpu_conv_bwd_weights,
+    .conv_bwd = vd_cpu_conv_bwd,
     .act_fwd = vd_cpu_act_fwd,
     .act_bwd = vd_cpu_act_bwd,
     .add = vd_cpu_add,

@@ -95,12 +95,15 @@ struct vd_cpu_conv {
     void *ws; /* [ws_bytes] scratchpads, reordered weights, dense and converted copies */
     size_t ws_bytes;
     int prec; /* PREC_* of the calls that follow */
+    void *stash; /* [stash_bytes] dy converted once for both backward directions (conv_bwd) */
+    size_t stash_bytes;
 };
 
 /* The tensors and pointers of one call by role. */
 typedef struct conv_io {
     const vd_tensor *x, *y;
     float *w, *b;
+    const void *y_staged; /* conv_bwd: dy already converted (and db summed) here, or NULL */
 } conv_io;
 
 /* ---- the cache ---- */
@@ -588,7 +591,9 @@ static const void *stage_inputs(vd_backend *be, vd_cpu_conv *cc, const conv_entr
         vd_cpu_act_fwd(be, VD_ACT_SILU, 0.f, io->x, &xd);
     else if (e->pack_x && dir != DIR_BWD_DATA)
         vd_cpu_copy(be, io->x, &xd);
-    if (e->round[ROLE_Y] && dir == DIR_BWD_WEIGHTS && io->b) /* db while dy is in cache */
+    if (io->y_staged)
+        ; /* conv_bwd converted dy for both directions */
+    else if (e->round[ROLE_Y] && dir == DIR_BWD_WEIGHTS && io->b) /* db while dy is in cache */
         vd_cpu_bf16_pack_sums(be, io->y, ws + e->off_y, e->rounded, io->b);
     else if (e->round[ROLE_Y])
         vd_cpu_bf16_pack(io->y, ws + e->off_y, e->rounded);
@@ -606,7 +611,8 @@ static vd_status bind(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const conv
     char *ws = cc->ws;
     const void *w = stage_inputs(be, cc, e, io);
     vd_status st = set_handle(e->role[ROLE_X], e->pack_x ? ws + e->off_x : (char *)io->x->data, err);
-    if (!st) st = set_handle(e->role[ROLE_Y], e->pack_y ? ws + e->off_y : (char *)io->y->data, err);
+    const void *y = io->y_staged ? io->y_staged : e->pack_y ? ws + e->off_y : (char *)io->y->data;
+    if (!st) st = set_handle(e->role[ROLE_Y], y, err);
     if (!st) st = set_handle(e->role[ROLE_W], e->reorder ? ws + e->off_w : w, err);
     if (!st && e->role[ROLE_B])
         st = set_handle(e->role[ROLE_B], dir == DIR_BWD_WEIGHTS ? ws + e->off_b : (char *)io->b,
@@ -647,20 +653,29 @@ static vd_status finish(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const co
     return st;
 }
 
+static const char *const dir_names[NDIRS] = {"conv_fwd", "conv_bwd_data", "conv_bwd_weights"};
+
+static void conv_fail(vd_backend *be, vd_status st, int dir, const vd_conv_desc *cv, const vd_err *err) {
+    vd_backend_fail(be, st, "cpu %s (%d->%d k %dx%d stride %d): %s", dir_names[dir], cv->c_in, cv->c_out,
+                    cv->kh, cv->kw, cv->stride, err->msg);
+}
+
+static vd_status conv_run(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const conv_io *io, vd_err *err) {
+    vd_status st = bind(be, cc, e, io, err);
+    if (!st) st = execute(cc, e->prim, e->nargs, e->args, err);
+    if (!st) st = finish(be, cc, e, io, err);
+    return st;
+}
+
 static void conv_call(vd_backend *be, int dir, const vd_conv_desc *cv, const conv_io *io,
                       bool acc) {
-    static const char *const names[NDIRS] = {"conv_fwd", "conv_bwd_data", "conv_bwd_weights"};
     vd_cpu_conv *cc = vd_cpu_conv_of(be);
     vd_err err = {0};
     conv_key k = key_make(dir, cv, io, io->b != NULL, acc, cc->prec);
     conv_entry *e = NULL;
     vd_status st = entry_get(cc, &k, &e, &err);
-    if (!st) st = bind(be, cc, e, io, &err);
-    if (!st) st = execute(cc, e->prim, e->nargs, e->args, &err);
-    if (!st) st = finish(be, cc, e, io, &err);
-    if (st)
-        vd_backend_fail(be, st, "cpu %s (%d->%d k %dx%d stride %d): %s", names[dir], cv->c_in,
-                        cv->c_out, cv->kh, cv->kw, cv->stride, err.msg);
+    if (!st) st = conv_run(be, cc, e, io, &err);
+    if (st) conv_fail(be, st, dir, cv, &err);
 }
 
 /* ---- the ops ---- */
@@ -697,7 +712,7 @@ void vd_cpu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                      const float *b, const vd_tensor *y) {
     if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
     CPU_REQUIRE(be, w, "cpu conv_fwd: weights are missing");
-    conv_io io = {x, y, (float *)w, (float *)b};
+    conv_io io = {x, y, (float *)w, (float *)b, NULL};
     conv_call(be, DIR_FWD, cv, &io, false);
 }
 
@@ -705,7 +720,7 @@ void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
                           const float *w, const vd_tensor *dx, bool acc) {
     if (!conv_shapes(be, "conv_bwd_data", cv, dx, dy)) return;
     CPU_REQUIRE(be, w, "cpu conv_bwd_data: weights are missing");
-    conv_io io = {dx, dy, (float *)w, NULL};
+    conv_io io = {dx, dy, (float *)w, NULL, NULL};
     conv_call(be, DIR_BWD_DATA, cv, &io, acc);
 }
 
@@ -713,8 +728,48 @@ void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_te
                              const vd_tensor *dy, float *dw, float *db) {
     if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy)) return;
     CPU_REQUIRE(be, dw, "cpu conv_bwd_weights: dw is missing");
-    conv_io io = {x, dy, dw, db};
+    conv_io io = {x, dy, dw, db, NULL};
     conv_call(be, DIR_BWD_WEIGHTS, cv, &io, false);
+}
+
+/* Both backward directions of one conv. In bf16 both read dy converted the same way, so it is
+ * converted once, into the stash (summing db on the way), and both primitives read it there;
+ * otherwise (fp32, or the two routes want dy in different forms) the two plain calls. */
+void vd_cpu_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
+                     const float *w, float *dw, float *db, const vd_tensor *dx, bool acc) {
+    vd_cpu_conv *cc = vd_cpu_conv_of(be);
+    if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy) || (dx && !conv_shapes(be, "conv_bwd_data", cv, dx, dy)))
+        return;
+    CPU_REQUIRE(be, dw && (!dx || w), "cpu conv_bwd: dw or w is missing");
+    conv_io iw = {x, dy, dw, db, NULL}, id = {dx, dy, (float *)w, NULL, NULL};
+    vd_err err = {0};
+    conv_entry *ew = NULL, *ed = NULL;
+    conv_key kw = key_make(DIR_BWD_WEIGHTS, cv, &iw, db != NULL, false, cc->prec);
+    vd_status st = entry_get(cc, &kw, &ew, &err);
+    if (!st && dx) {
+        conv_key kd = key_make(DIR_BWD_DATA, cv, &id, false, acc, cc->prec);
+        st = entry_get(cc, &kd, &ed, &err);
+    }
+    if (st) return conv_fail(be, st, ed ? DIR_BWD_DATA : DIR_BWD_WEIGHTS, cv, &err);
+    bool share = ed && ew->round[ROLE_Y] && ed->round[ROLE_Y] && ew->rounded == ed->rounded;
+    if (share) {
+        size_t bytes = (size_t)vd_tensor_numel(dy) * (ew->rounded ? sizeof(float) : sizeof(uint16_t));
+        if (bytes > cc->stash_bytes) {
+            void *p = NULL;
+            if (posix_memalign(&p, WS_ALIGN, bytes)) {
+                return vd_backend_fail(be, VD_ERR_NOMEM, "cpu conv_bwd: cannot grow the dy stash to %zu bytes", bytes);
+            }
+            free(cc->stash);
+            cc->stash = p;
+            cc->stash_bytes = bytes;
+        }
+        if (db) vd_cpu_bf16_pack_sums(be, dy, cc->stash, ew->rounded, db);
+        else vd_cpu_bf16_pack(dy, cc->stash, ew->rounded);
+        iw.y_staged = id.y_staged = cc->stash;
+    }
+    st = conv_run(be, cc, ew, &iw, &err);
+    if (st) return conv_fail(be, st, DIR_BWD_WEIGHTS, cv, &err);
+    if (ed && (st = conv_run(be, cc, ed, &id, &err))) conv_fail(be, st, DIR_BWD_DATA, cv, &err);
 }
 
 /* ---- lifetime ---- */
@@ -750,6 +805,7 @@ void vd_cpu_conv_free(vd_cpu_conv *cc) {
         entry_free(cc->slots[i]);
     free(cc->slots);
     free(cc->ws);
+    free(cc->stash);
     if (cc->stream) dnnl_stream_destroy(cc->stream);
     if (cc->engine) dnnl_engine_destroy(cc->engine);
     free(cc);
