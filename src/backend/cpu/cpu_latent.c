@@ -1,15 +1,22 @@
 /* cpu Gaussian latents: statistics from the projection, reparameterised sampling, the variate
  * mask and the KL divergence, parallel over pixels. Latent tensors are small (V channels), so
- * the math is in double like cpu_ref's: samples come out the same bits on both backends and
- * the KL sum is reduced in fixed chunks (cpu.h), the same at any thread count. */
+ * these ops are compute-bound, and scalar libm calls made them a tenth of a CIFAR-10 step:
+ * the statistics' softplus and its slope are float math that vectorises (cpu_softplus.h, a
+ * few ulp from cpu_ref's double), and the KL is cpu_ref's double math with a log that
+ * vectorises (cpu_math.h, within 1 ulp). Sampling is cpu_ref's double math as it was, so
+ * samples come out the same bits on both backends; the KL sum is reduced in fixed chunks
+ * (cpu.h), the same at any thread count. */
 #include <math.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/cpu_softplus.h"
 #include "backend/latent_math.h"
 #include "vdvae/rng.h"
 
 #define KL_CHUNK 256    /* pixels per chunk of the KL sum */
 #define NOISE_GROUP 64  /* Philox draws made at a time, a block per four */
+#define STATS_GROUP 64  /* variates whose softplus is held at a time in the backward */
+#define KL_GROUP 64     /* variates whose KL terms are held at a time */
 
 static bool base_known(vd_backend *be, const char *op, int base) {
     if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
@@ -38,6 +45,51 @@ static bool stats_shapes(vd_backend *be, const char *op, const vd_tensor *raw,
            vd_cpu_same_shape(be, op, prior_mean, mean) && vd_cpu_same_shape(be, op, prior_p, p);
 }
 
+/* One pixel's statistics, std base: raw mean rm and scale rs (V each) into mean m and std p,
+ * shifted by a residual prior (pm, pp) when pm is not NULL. */
+CPU_SIMD_CLONES static void stats_std_fwd_row(cpu_softplus sp, const float *rm, const float *rs,
+                                              const float *pm, const float *pp, float *m,
+                                              float *p, int v) {
+    if (pm) {
+        for (int c = 0; c < v; c++) {
+            m[c] = rm[c] + pm[c];
+            p[c] = cpu_softplus_value(sp, rs[c]) * pp[c];
+        }
+    } else {
+        for (int c = 0; c < v; c++) {
+            m[c] = rm[c];
+            p[c] = cpu_softplus_value(sp, rs[c]);
+        }
+    }
+}
+
+/* Logstd base: the raw values themselves, plus the prior's; a float sum is the double sum
+ * rounded, so these are cpu_ref's bits. */
+static void stats_logstd_fwd_row(const float *rm, const float *rs, const float *pm,
+                                 const float *pp, float *m, float *p, int v) {
+    for (int c = 0; c < v; c++) {
+        m[c] = rm[c];
+        p[c] = rs[c];
+    }
+    if (pm)
+        for (int c = 0; c < v; c++) {
+            m[c] += pm[c];
+            p[c] += pp[c];
+        }
+}
+
+/* Any other beta (not finite and positive) in double per element, as cpu_ref does. */
+static void stats_double_fwd_row(int base, float beta, const float *rm, const float *rs,
+                                 const float *pm, const float *pp, float *m, float *p, int v) {
+    for (int c = 0; c < v; c++) {
+        double mc, pc;
+        latent_stats_elem(base, beta, rm[c], rs[c], pm != NULL, pm ? pm[c] : 0, pm ? pp[c] : 0,
+                          &mc, &pc);
+        m[c] = (float)mc;
+        p[c] = (float)pc;
+    }
+}
+
 void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *mean, const vd_tensor *p) {
@@ -45,16 +97,83 @@ void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tens
         !stats_shapes(be, "latent_stats_fwd", raw, prior_mean, prior_p, mean, p))
         return;
     int v = mean->c;
+    cpu_softplus sp;
+    bool fast = cpu_softplus_init(&sp, beta);
     CPU_PARALLEL_FOR(vd_tensor_numel(raw))
     for (int64_t q = 0; q < cpu_pixels(mean); q++) {
         const float *r = cpu_px(raw, q);
-        for (int c = 0; c < v; c++) {
-            double m, sp;
-            latent_stats_elem(base, beta, r[c], r[v + c], prior_mean != NULL,
-                              prior_mean ? cpu_px(prior_mean, q)[c] : 0, prior_mean ? cpu_px(prior_p, q)[c] : 0, &m, &sp);
-            cpu_px(mean, q)[c] = (float)m;
-            cpu_px(p, q)[c] = (float)sp;
+        const float *pm = prior_mean ? cpu_px(prior_mean, q) : NULL;
+        const float *pp = prior_mean ? cpu_px(prior_p, q) : NULL;
+        float *m = cpu_px(mean, q), *s = cpu_px(p, q);
+        if (base == VD_BASE_LOGSTD)
+            stats_logstd_fwd_row(r, r + v, pm, pp, m, s, v);
+        else if (fast)
+            stats_std_fwd_row(sp, r, r + v, pm, pp, m, s, v);
+        else
+            stats_double_fwd_row(base, beta, r, r + v, pm, pp, m, s, v);
+    }
+}
+
+/* The gradients of one pixel, std base: draw's mean half takes gm as it is, its scale half
+ * gp pp softplus'(rs) (pp = 1 without a prior); the prior's, when wanted (dpm not NULL), gm
+ * and gp softplus(rs). The slope (and softplus) go through a local array: with seven pointers
+ * in one loop GCC would need more alias checks than it makes and leave the loop scalar. */
+CPU_SIMD_CLONES static void stats_std_bwd_row(cpu_softplus sp, const float *rs, const float *pp,
+                                              const float *gm, const float *gp, float *drm,
+                                              float *drs, float *dpm, float *dpp, int v) {
+    for (int c = 0; c < v; c++)
+        drm[c] = gm[c];
+    if (dpm)
+        for (int c = 0; c < v; c++)
+            dpm[c] += gm[c];
+    for (int c0 = 0; c0 < v; c0 += STATS_GROUP) {
+        int cn = v - c0 < STATS_GROUP ? v - c0 : STATS_GROUP;
+        float slope[STATS_GROUP], value[STATS_GROUP];
+        if (dpp) {
+            for (int k = 0; k < cn; k++)
+                cpu_softplus_eval(sp, rs[c0 + k], &value[k], &slope[k]);
+            for (int k = 0; k < cn; k++)
+                dpp[c0 + k] += gp[c0 + k] * value[k];
+        } else {
+            for (int k = 0; k < cn; k++)
+                slope[k] = cpu_softplus_slope(sp, rs[c0 + k]);
         }
+        if (pp)
+            for (int k = 0; k < cn; k++)
+                drs[c0 + k] = gp[c0 + k] * pp[c0 + k] * slope[k];
+        else
+            for (int k = 0; k < cn; k++)
+                drs[c0 + k] = gp[c0 + k] * slope[k];
+    }
+}
+
+/* Logstd base: every gradient passes through unchanged. */
+static void stats_logstd_bwd_row(const float *gm, const float *gp, float *drm, float *drs,
+                                 float *dpm, float *dpp, int v) {
+    for (int c = 0; c < v; c++) {
+        drm[c] = gm[c];
+        drs[c] = gp[c];
+    }
+    if (dpm)
+        for (int c = 0; c < v; c++) {
+            dpm[c] += gm[c];
+            dpp[c] += gp[c];
+        }
+}
+
+static void stats_double_bwd_row(int base, float beta, const float *rs, const float *pp,
+                                 const float *gm, const float *gp, float *drm, float *drs,
+                                 float *dpm, float *dpp, int v) {
+    for (int c = 0; c < v; c++) {
+        double grm, grs, gpm, gpp;
+        latent_stats_elem_bwd(base, beta, rs[c], pp != NULL, pp ? pp[c] : 1.0, gm[c], gp[c],
+                              &grm, &grs, &gpm, &gpp);
+        if (dpm) {
+            dpm[c] += (float)gpm;
+            dpp[c] += (float)gpp;
+        }
+        drm[c] = (float)grm;
+        drs[c] = (float)grs;
     }
 }
 
@@ -71,20 +190,21 @@ void vd_cpu_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tens
                    !vd_cpu_same_shape(be, op, dprior_p, dp)))
         return;
     int v = dmean->c;
+    cpu_softplus sp;
+    bool fast = cpu_softplus_init(&sp, beta);
     CPU_PARALLEL_FOR(vd_tensor_numel(raw))
     for (int64_t q = 0; q < cpu_pixels(dmean); q++) {
-        for (int c = 0; c < v; c++) {
-            double grm, grs, gpm, gpp;
-            latent_stats_elem_bwd(base, beta, cpu_px(raw, q)[v + c], prior_mean != NULL,
-                                  prior_mean ? cpu_px(prior_p, q)[c] : 1.0, cpu_px(dmean, q)[c], cpu_px(dp, q)[c],
-                                  &grm, &grs, &gpm, &gpp);
-            if (dprior) {
-                cpu_px(dprior_mean, q)[c] += (float)gpm;
-                cpu_px(dprior_p, q)[c] += (float)gpp;
-            }
-            cpu_px(draw, q)[c] = (float)grm;
-            cpu_px(draw, q)[v + c] = (float)grs;
-        }
+        const float *rs = cpu_px(raw, q) + v, *pp = prior_mean ? cpu_px(prior_p, q) : NULL;
+        const float *gm = cpu_px(dmean, q), *gp = cpu_px(dp, q);
+        float *dr = cpu_px(draw, q);
+        float *dpm = dprior ? cpu_px(dprior_mean, q) : NULL;
+        float *dpp = dprior ? cpu_px(dprior_p, q) : NULL;
+        if (base == VD_BASE_LOGSTD)
+            stats_logstd_bwd_row(gm, gp, dr, dr + v, dpm, dpp, v);
+        else if (fast)
+            stats_std_bwd_row(sp, rs, pp, gm, gp, dr, dr + v, dpm, dpp, v);
+        else
+            stats_double_bwd_row(base, beta, rs, pp, gm, gp, dr, dr + v, dpm, dpp, v);
     }
 }
 
@@ -187,18 +307,46 @@ static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor 
     return true;
 }
 
+/* KL of n <= KL_GROUP variates of one pixel in the std base, into kl[]: kl_at's double math
+ * with the log that vectorises. False when a ratio t2 is not a positive normal double (a zero,
+ * infinite or NaN std), for which the caller takes kl_at's libm log instead. */
+CPU_SIMD_CLONES static bool kl_std_group(const float *pm, const float *pp, const float *qm,
+                                         const float *qp, double *kl, int n) {
+    int served = 1;
+    for (int c = 0; c < n; c++) {
+        double inv_q = 1 / (double)qp[c];
+        double t1 = ((double)pm[c] - qm[c]) * inv_q, t2 = pp[c] * inv_q;
+        kl[c] = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - cpu_log_normal(t2);
+        served &= cpu_log_served(t2);
+    }
+    return served;
+}
+
+/* One pixel's KL added into the per-variate sums part[V]. */
+static void kl_add_pixel(int base, double beta, const float *pm, const float *pp,
+                         const float *qm, const float *qp, double *part, int v) {
+    for (int c0 = 0; c0 < v; c0 += KL_GROUP) {
+        int cn = v - c0 < KL_GROUP ? v - c0 : KL_GROUP;
+        double kl[KL_GROUP];
+        if (base == VD_BASE_STD && kl_std_group(pm + c0, pp + c0, qm + c0, qp + c0, kl, cn)) {
+            for (int k = 0; k < cn; k++)
+                part[c0 + k] += kl[k];
+        } else {
+            for (int k = c0; k < c0 + cn; k++)
+                part[k] += kl_at(base, beta, pm[k], pp[k], qm[k], qp[k]).kl;
+        }
+    }
+}
+
 /* Chunk k's per-variate sums into part[k * V ...]. */
 static void kl_chunk(int base, double beta, const vd_tensor *const t[4], int64_t k, double *part) {
     int v = t[0]->c;
     int64_t end = (k + 1) * KL_CHUNK < cpu_pixels(t[0]) ? (k + 1) * KL_CHUNK : cpu_pixels(t[0]);
     for (int c = 0; c < v; c++)
         part[c] = 0;
-    for (int64_t q = k * KL_CHUNK; q < end; q++) {
-        const float *pm = cpu_px(t[0], q), *pp = cpu_px(t[1], q);
-        const float *qm = cpu_px(t[2], q), *qp = cpu_px(t[3], q);
-        for (int c = 0; c < v; c++)
-            part[c] += kl_at(base, beta, pm[c], pp[c], qm[c], qp[c]).kl;
-    }
+    for (int64_t q = k * KL_CHUNK; q < end; q++)
+        kl_add_pixel(base, beta, cpu_px(t[0], q), cpu_px(t[1], q), cpu_px(t[2], q),
+                     cpu_px(t[3], q), part, v);
 }
 
 void vd_cpu_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
@@ -225,8 +373,35 @@ void vd_cpu_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_m
     *sum = (float)total;
 }
 
-static void acc_grad(const vd_tensor *g, int64_t q, int c, double v) {
-    if (g) cpu_px(g, q)[c] += (float)v;
+/* scale times the KL's gradients for n <= KL_GROUP variates of one pixel in the std base
+ * (kl_at's double math, which has no log to take here), rounded to float as acc_grad does:
+ * g[0..3] for post mean, post p, prior mean, prior p. */
+CPU_SIMD_CLONES static void kl_std_grad_group(double scale, const float *pm, const float *pp,
+                                              const float *qm, const float *qp,
+                                              float g[4][KL_GROUP], int n) {
+    for (int c = 0; c < n; c++) {
+        double inv_q = 1 / (double)qp[c];
+        double t1 = ((double)pm[c] - qm[c]) * inv_q, t2 = pp[c] * inv_q;
+        g[0][c] = (float)(scale * (t1 * inv_q));
+        g[1][c] = (float)(scale * (t2 * inv_q - 1 / (double)pp[c]));
+        g[2][c] = (float)(scale * (-t1 * inv_q));
+        g[3][c] = (float)(scale * ((1 - t1 * t1 - t2 * t2) * inv_q));
+    }
+}
+
+static void kl_grad_group(int base, double beta, double scale, const float *pm, const float *pp,
+                          const float *qm, const float *qp, float g[4][KL_GROUP], int n) {
+    if (base == VD_BASE_STD) {
+        kl_std_grad_group(scale, pm, pp, qm, qp, g, n);
+        return;
+    }
+    for (int c = 0; c < n; c++) {
+        kl_point k = kl_at(base, beta, pm[c], pp[c], qm[c], qp[c]);
+        g[0][c] = (float)(scale * k.d_post_mean);
+        g[1][c] = (float)(scale * k.d_post_p);
+        g[2][c] = (float)(scale * k.d_prior_mean);
+        g[3][c] = (float)(scale * k.d_prior_p);
+    }
 }
 
 void vd_cpu_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
@@ -240,15 +415,20 @@ void vd_cpu_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_t
         if (d[i] && (!vd_cpu_valid(be, "kl_bwd", "gradient", d[i]) ||
                      !vd_cpu_same_shape(be, "kl_bwd", t[0], d[i])))
             return;
+    int v = post_mean->c;
     CPU_PARALLEL_FOR(vd_tensor_numel(post_mean))
     for (int64_t q = 0; q < cpu_pixels(post_mean); q++) {
-        for (int c = 0; c < post_mean->c; c++) {
-            kl_point k = kl_at(base, beta, cpu_px(post_mean, q)[c], cpu_px(post_p, q)[c],
-                               cpu_px(prior_mean, q)[c], cpu_px(prior_p, q)[c]);
-            acc_grad(dpost_mean, q, c, scale * k.d_post_mean);
-            acc_grad(dpost_p, q, c, scale * k.d_post_p);
-            acc_grad(dprior_mean, q, c, scale * k.d_prior_mean);
-            acc_grad(dprior_p, q, c, scale * k.d_prior_p);
+        for (int c0 = 0; c0 < v; c0 += KL_GROUP) {
+            int cn = v - c0 < KL_GROUP ? v - c0 : KL_GROUP;
+            float g[4][KL_GROUP];
+            kl_grad_group(base, beta, scale, cpu_px(t[0], q) + c0, cpu_px(t[1], q) + c0,
+                          cpu_px(t[2], q) + c0, cpu_px(t[3], q) + c0, g, cn);
+            for (int i = 0; i < 4; i++) {
+                if (!d[i]) continue;
+                float *dst = cpu_px(d[i], q) + c0;
+                for (int k = 0; k < cn; k++)
+                    dst[k] += g[i][k];
+            }
         }
     }
 }

@@ -20,6 +20,11 @@ static inline float cpu_u2f(uint32_t u) {
     return f;
 }
 
+/* if_set where mask is all ones, if_clear where it is 0: a select without a float compare */
+static inline float cpu_select(uint32_t mask, float if_set, float if_clear) {
+    return cpu_u2f((cpu_f2u(if_set) & mask) | (cpu_f2u(if_clear) & ~mask));
+}
+
 /* e^-|x|, saturating at e^-87 for |x| >= 87 (NaN gives a number: callers carry NaN through
  * x itself). Cody-Waite reduction -|x| = n ln2 + r, |r| <= ln2 / 2, Cephes' degree-6
  * polynomial for e^r, and 2^n built in the exponent bits (n is read from the rounding
@@ -56,6 +61,96 @@ static inline float cpu_sigmoidf(float x) {
     float s, t;
     cpu_sigmoid_pair(x, &s, &t);
     return s;
+}
+
+/* e^-(|a_hi| + a_lo) for |a_lo| <= 2^-20 |a_hi|, a_hi finite or infinite: an argument known to
+ * more than float precision, as beta x is when carried as a float pair. cpu_exp_neg_abs's
+ * reduction and polynomial with a_lo folded into r, so the result keeps its 2 ulp where a
+ * rounded argument would cost |a| / 2 ulp; and it goes on down through the subnormals (0 from
+ * a_hi >= 104) by building 2^(n + 64) and then scaling by 2^-64, which rounds only once. */
+static inline float cpu_exp_neg_pair(float a_hi, float a_lo) {
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23 */
+    const uint32_t cap = 0x42D00000u;       /* 104.0f */
+    uint32_t m = cpu_f2u(a_hi) & 0x7FFFFFFFu;
+    uint32_t keep = (uint32_t)-(int32_t)(m < cap); /* all ones below the cap */
+    float a = -cpu_u2f((m & keep) | (cap & ~keep));
+    float lo = cpu_u2f(cpu_f2u(a_lo) & keep); /* past the cap a_lo no longer matters */
+    float t = a * 1.44269504088896341f + round_magic;
+    float n = t - round_magic;
+    float r = a - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    r = r - lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * cpu_u2f((cpu_f2u(t) - 0x4B400000u + 127u + 64u) << 23) * 0x1p-64f;
+}
+
+/* log(1 + x) for x in [0, 1]. u = 1 + x rounds away the low bits of a small x, so the
+ * rounding error x - (u - 1) (exact: Fast2Sum, as u - 1 is by Sterbenz) comes back as
+ * (x - (u - 1)) / u. log u = k ln2 + log m with m = u or u / 2 in [sqrt(1/2), sqrt(2)) and
+ * Cephes' logf polynomial in f = m - 1, m picked by comparing bits (u is positive). */
+static inline float cpu_log1p_unit(float x) {
+    float u = 1.0f + x;
+    float c = (x - (u - 1.0f)) / u;
+    uint32_t big = (uint32_t)-(int32_t)(cpu_f2u(u) > 0x3FB504F3u); /* u > sqrt(2) */
+    float k = cpu_u2f(cpu_f2u(1.0f) & big);
+    float f = cpu_u2f((cpu_f2u(u) - (0x00800000u & big))) - 1.0f; /* u / 2 when big */
+    float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    y = y + k * -2.12194440e-4f - 0.5f * z + c;
+    return f + y + k * 0.693359375f;
+}
+
+static inline uint64_t cpu_d2u(double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+static inline double cpu_u2d(uint64_t u) {
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* x is a positive, normal, finite double: what cpu_log_normal serves. */
+static inline int cpu_log_served(double x) {
+    return cpu_d2u(x) - 0x0010000000000000ull < 0x7FE0000000000000ull;
+}
+
+/* log x in double for a served x (anything else gives a number: callers check with
+ * cpu_log_served), within 1 ulp: fdlibm's __ieee754_log without its branches. x = 2^k m,
+ * m in [sqrt(2)/2, sqrt(2)) picked by adding a carry into the exponent bits, f = m - 1,
+ * s = f / (2 + f) and log(1 + f) = 2 atanh s = f - f^2/2 + s (f^2/2 + R(s^2)). k is made a
+ * double through the 2^52 bias, as AVX2 has no vector int64-to-double conversion. */
+static inline double cpu_log_normal(double x) {
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    uint64_t hx = cpu_d2u(x);
+    uint64_t mant = hx & 0x000FFFFFFFFFFFFFull;
+    uint64_t up = (mant + 0x00095F6400000000ull) & 0x0010000000000000ull; /* m >= sqrt(2) */
+    double f = cpu_u2d(mant | (up ^ 0x3FF0000000000000ull)) - 1.0;
+    double k = cpu_u2d(0x4330000000000000ull | ((hx >> 52) + (up >> 52))) - (0x1p52 + 1023.0);
+    double hfsq = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+    double t1 = w * (3.999999999940941908e-01 +
+                     w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+    double t2 = z * (6.666666666666735130e-01 +
+                     w * (2.857142874366239149e-01 +
+                          w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    double r = t2 + t1;
+    return k * ln2_hi - ((hfsq - (s * (hfsq + r) + k * ln2_lo)) - f);
 }
 
 #endif
