@@ -56,6 +56,9 @@ typedef struct vd_net {
     int64_t scratch_floats;
     float *cat;                  /* one concat(y1, skip) buffer for every block: filled again
                                     before each read instead of kept per block */
+    int cat_skip[3];             /* skip index, channel offset and resolution whose skip half
+                                    net->cat holds now ({-1} after the skips may have changed):
+                                    consecutive blocks reading one skip copy it once */
     float *input;                /* [B, R, R, C] */
     float *logits;               /* [B, R, R, out_ch] */
     float *sums;                 /* device: [0] output nll sum, [1 + i] KL sum of latent i */
@@ -128,7 +131,9 @@ void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise,
 void vd_arch_init_params(const vd_arch *a, uint64_t seed, float *host);
 vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);
 
-/* Fill net->cat with concat(y1, skip) of a top-down block (forward and backward). */
+/* Fill net->cat with concat(y1, skip) of a top-down block (forward and backward); the skip half
+ * only when it holds another skip (vd_net_cat_forget: the skips changed). */
+void vd_net_cat_forget(vd_net *net);
 void vd_net_fill_cat(vd_net *net, const vd_block *b, const vd_net_block *nb);
 
 /* Conv of an arch conv on views x -> y, with the net's parameters. */

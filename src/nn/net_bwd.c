@@ -28,34 +28,37 @@ static void conv_bwd(vd_net *net, int ci, int pre_act, const vd_tensor *x, const
     vd_backend_conv_bwd(net->be, &d, x, dy, W(net, c->weight), G(net, c->weight), G(net, c->bias), dx, acc);
 }
 
-/* din (=|+=) d(cell)/d(input) . dout; dout and din are outside the scratch buffers. */
-static void cell_bwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, float *dout, float *din, bool acc) {
+/* din (=|+=) d(cell)/d(input) . dout; dout and din are outside the scratch buffers. A residual
+ * cell whose din would be written (not accumulated) adds its branch's gradient onto dout in
+ * place instead, saving the pass that would add dout to din; returns where the result is. */
+static float *cell_bwd(vd_net *net, const vd_cell *cell, const vd_net_cell *nc, float *dout, float *din, bool acc) {
     vd_backend *be = net->be;
     const vd_arch *a = net->arch;
     int r = cell->res;
-    float *g = dout;
+    bool in_place = cell->residual && !acc;
+    float *g = dout, *result = in_place ? dout : din;
     for (int k = cell->n_convs - 1; k >= 0; k--) {
         const vd_conv *c = &a->convs[cell->first_conv + k];
         vd_tensor x = T(net, nc->pre[k], r, c->c_in);
         vd_tensor dy = T(net, g, r, c->c_out), ds = T(net, net->scratch[1], r, c->c_in);
         conv_bwd(net, cell->first_conv + k, VD_CONV_PRE_SILU, &x, &dy, &ds, false);
-        float *target = k == 0 ? din : net->scratch[2 + (k & 1)];
+        float *target = k == 0 ? result : net->scratch[2 + (k & 1)];
         vd_tensor dx = T(net, target, r, c->c_in);
-        be->i->act_bwd(be, VD_ACT_SILU, 0.f, &x, &ds, &dx, k == 0 ? acc : false);
+        be->i->act_bwd(be, VD_ACT_SILU, 0.f, &x, &ds, &dx, k == 0 ? acc || in_place : false);
         g = target;
     }
-    if (cell->residual) {
+    if (cell->residual && !in_place) {
         vd_tensor d_out = T(net, dout, r, cell->c_out), d_in = T(net, din, r, cell->c_in);
         be->i->axpy(be, 1.f, &d_out, &d_in);
     }
+    return result;
 }
 
 /* The residual_block cells in reverse; *g moves between the two stream buffers. */
 static void cells_bwd(vd_net *net, const vd_block *b, const vd_net_block *nb, float **g) {
     for (int k = b->n_cells - 1; k >= 0; k--) {
         float *other = *g == net->dstream[0] ? net->dstream[1] : net->dstream[0];
-        cell_bwd(net, &net->arch->cells[b->first_cell + k], &nb->cells[k], *g, other, false);
-        *g = other;
+        *g = cell_bwd(net, &net->arch->cells[b->first_cell + k], &nb->cells[k], *g, other, false);
     }
 }
 
@@ -184,6 +187,7 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
     const vd_arch *a = net->arch;
     vd_backend *be = net->be;
     zero_skip_grads(net);
+    vd_net_cat_forget(net); /* the caller may have run other passes since the forward */
     float *g = net->dstream[0];
     for (int i = a->n_blocks - 1; i >= 0; i--) {
         const vd_block *b = &a->blocks[i];

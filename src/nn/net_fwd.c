@@ -1,6 +1,7 @@
 /* The forward pass, block by block: bottom-up to the skips, top-down with posterior
  * sampling, the output layer and the loss sums (MODEL.md sections 2 and 4). */
 #include <stdio.h>
+#include <string.h>
 
 #include "nn/net.h"
 
@@ -92,7 +93,14 @@ void vd_net_fill_cat(vd_net *net, const vd_block *b, const vd_net_block *nb) {
     vd_tensor cat_y = vd_tensor_channels(cat, 0, c), cat_s = vd_tensor_channels(cat, c, b->skip_ch);
     vd_tensor skip = T(net, nb->skip, r, b->skip_ch);
     net->be->i->copy(net->be, &y1, &cat_y);
+    int key[3] = {b->skip, c, r};
+    if (!memcmp(key, net->cat_skip, sizeof key)) return;
     net->be->i->copy(net->be, &skip, &cat_s);
+    memcpy(net->cat_skip, key, sizeof key);
+}
+
+void vd_net_cat_forget(vd_net *net) {
+    net->cat_skip[0] = -1;
 }
 
 /* Prior and posterior nets, their latent statistics, the posterior sample and the KL. */
@@ -191,6 +199,7 @@ void vd_net_scope(vd_net *net, int block, int phase) {
 }
 
 void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents *lat) {
+    vd_net_cat_forget(net); /* the bottom-up pass rewrites the skips */
     for (int i = 0; i < net->arch->n_blocks; i++) {
         vd_net_scope(net, i, VD_PHASE_FWD);
         vd_net_block_fwd(net, i, noise, lat, false);

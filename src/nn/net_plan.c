@@ -243,6 +243,7 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
     net->dist_beta = o->dist_beta;
     net->residual_dist = o->residual_dist;
     net->checkpoint = o->checkpoint;
+    net->cat_skip[0] = -1;
     vd_status st = alloc_tables(net, err);
     if (st) return vd_net_free(net), st;
     arena k = {0}, w = {0};
