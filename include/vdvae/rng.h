@@ -13,7 +13,10 @@
  * Normals (Box-Muller): normal index i uses block i / 4; lanes 0, 1 come from the words
  * (w0, w1) and lanes 2, 3 from (w2, w3): with u1, u2 the uniforms of the pair,
  * r = sqrt(-2 ln u1), theta = 2 pi u2, the even lane is r cos(theta), the odd lane r sin(theta).
- * Computed in float with the C library's logf/cosf/sinf (a GPU agrees to a few ulp). */
+ * Computed in float with our own polynomials for ln, cos and sin (src/core/philox.c: only
+ * IEEE-rounded +, -, *, / and sqrt, no fused multiply-adds), so the bits are the same on every
+ * CPU and vector width, and a GPU port can reproduce them exactly; within a few ulp of the exact
+ * Box-Muller values. */
 #ifndef VDVAE_RNG_H
 #define VDVAE_RNG_H
 
