@@ -163,7 +163,7 @@ static int conv_out(int in, int k, int s, int lo, int hi) {
 /* Each direction runs twice on both backends: the second call hits cpu's primitive cache
  * and, where gradients accumulate, adds onto the first. */
 static void conv_case_run(const conv_case *c) {
-    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE, 0};
     int ho = conv_out(c->h, c->kh, c->stride, c->pt, c->pb);
     int wo = conv_out(c->w, c->kw, c->stride, c->pl, c->pr);
     int nw = c->c_out * c->c_in * c->kh * c->kw;
@@ -604,7 +604,7 @@ static sums reductions_at(int threads) {
     be->i->kl_fwd(be, VD_BASE_STD, (float)LN2, &m.t, &p.t, &qm.t, &qp.t, &s.kl, NULL);
     be->i->dmol_fwd(be, &d, &l.t, &t.t, &s.dmol);
     be->i->bernoulli_fwd(be, 2, &m.t, &p.t, &s.bern);
-    be->i->conv_bwd_weights(be, &(vd_conv_desc){16, 48, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE}, &xi.t, &dy.t, dw,
+    be->i->conv_bwd_weights(be, &(vd_conv_desc){16, 48, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0}, &xi.t, &dy.t, dw,
                             s.db);
     CHECKF(vd_backend_check(be, &err) == VD_OK, "reductions at %d threads: %s", threads, err.msg);
     buf *all[] = {&x, &m, &p, &qm, &qp, &l, &t, &dy, &xi};
@@ -643,7 +643,7 @@ static void test_errors(void) {
     buf a = buf_rand_new(1, 4, 4, 3, 0, -1, 1), b = buf_rand_new(1, 4, 4, 4, 0, -1, 1);
     float w[64] = {0};
     vd_backend *be = fresh();
-    be->i->conv_fwd(be, &(vd_conv_desc){3, 4, 3, 3, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE}, &a.t, w, NULL, &b.t);
+    be->i->conv_fwd(be, &(vd_conv_desc){3, 4, 3, 3, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0}, &a.t, w, NULL, &b.t);
     expect_invalid(be, "conv_fwd"); /* no padding: the output should be 2x2 */
     vd_backend_destroy(be);
     be = fresh();

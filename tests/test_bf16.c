@@ -298,7 +298,7 @@ typedef struct conv_io {
  * hits the primitive cache and, where gradients accumulate, adds onto the first). */
 static void conv_case_run(const conv_case *c, const conv_io *io, const char *route,
                           double *worst_same, double *least_gap) {
-    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE, 0};
     int ho = conv_out(c->h, c->kh, c->stride, c->pt, c->pb);
     int wo = conv_out(c->w, c->kw, c->stride, c->pl, c->pr);
     int nw = c->c_out * c->c_in * c->kh * c->kw;
@@ -338,7 +338,7 @@ static void conv_case_run(const conv_case *c, const conv_io *io, const char *rou
 
 /* The same calls back in fp32 on the same cpu backend: fp32 results again. */
 static void conv_case_fp32(const conv_case *c, const conv_io *io) {
-    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE, 0};
     int ho = conv_out(c->h, c->kh, c->stride, c->pt, c->pb);
     int wo = conv_out(c->w, c->kw, c->stride, c->pl, c->pr);
     const float *bias = c->bias ? io->b.t.data : NULL;
@@ -409,7 +409,7 @@ static void test_set_precision(void) {
     CHECK(vd_backend_create_cpu_ref(&inner, &err) == VD_OK);
     CHECK(vd_backend_create_profile(&prof, inner, &err) == VD_OK);
     CHECK(vd_backend_set_precision(prof, VD_PREC_BF16, &err) == VD_OK);
-    vd_conv_desc cv = {24, 8, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {24, 8, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0};
     buf x = buf_rand_new(1, 4, 4, 24, 0, -1, 1), w = buf_rand_new(1, 1, 1, 24 * 8, 0, -1, 1);
     buf y0 = buf_new(1, 4, 4, 8, 0), y1 = buf_new(1, 4, 4, 8, 0), y2 = buf_new(1, 4, 4, 8, 0);
     prof->i->conv_fwd(prof, &cv, &x.t, w.t.data, NULL, &y0.t);

@@ -7,6 +7,8 @@
  * - both backward directions in one call (vd_backend_conv_bwd, which shares dy's bf16
  *   conversion on the cpu backend): the same bits as conv_bwd_weights then conv_bwd_data,
  *   with and without bias, with dx written or accumulated, and weights only (dx NULL).
+ * - conv_fwd adding onto y (vd_conv_desc.acc_y): y_old + conv(x) + b, on dense and channel-view
+ *   outputs, within rounding of the plain conv plus an add (cpu_ref: exactly that).
  * Shapes: dense and channel-view inputs, 1x1 (matmul route), 3x3, and a 2x2 stride 2 conv. */
 #include <math.h>
 #include <stdio.h>
@@ -153,6 +155,38 @@ static void combined_case(vd_backend *be, const pcase *c, const char *prec, bool
     free(x), free(w), free(dy);
 }
 
+/* conv_fwd with acc_y on an output of ld_y channels (a view when ld_y > c_out) against the plain
+ * conv added to the old values afterwards; guards past c_out stay untouched. */
+static void acc_case(vd_backend *be, const pcase *c, const char *prec, int ld_y) {
+    int ho = c->h / c->stride, wo = c->w / c->stride;
+    int64_t px = (int64_t)c->n * ho * wo, nw = (int64_t)c->c_out * c->c_in * c->k * c->k;
+    float *x = rand_floats((int64_t)c->n * c->h * c->w * c->ld_x, 21, 1.f), *w = rand_floats(nw, 22, 0.3f);
+    float *b = rand_floats(c->c_out, 23, 0.5f), *y0 = rand_floats(px * ld_y, 24, 2.f);
+    float *y1 = malloc((size_t)(px * ld_y) * sizeof(float)), *plain = calloc((size_t)(px * c->c_out), sizeof(float));
+    memcpy(y1, y0, (size_t)(px * ld_y) * sizeof(float));
+    vd_tensor xt = {x, c->n, c->h, c->w, c->c_in, c->ld_x};
+    vd_tensor yt = {y1, c->n, ho, wo, c->c_out, ld_y}, pt = vd_tensor_make(plain, c->n, ho, wo, c->c_out);
+    vd_conv_desc d = desc_of(c, VD_CONV_PRE_NONE);
+    be->i->conv_fwd(be, &d, &xt, w, b, &pt);
+    d.acc_y = 1;
+    be->i->conv_fwd(be, &d, &xt, w, b, &yt);
+    vd_err err = {0};
+    CHECKF(vd_backend_check(be, &err) == VD_OK, "%s: %s", be->i->name, err.msg);
+    double worst = 0;
+    int64_t guards = 0;
+    for (int64_t p = 0; p < px; p++) {
+        for (int o = 0; o < c->c_out; o++) {
+            double want = (double)y0[p * ld_y + o] + plain[p * c->c_out + o];
+            double e = fabs(y1[p * ld_y + o] - want) / (fabs(want) + 1.0);
+            if (e > worst) worst = e;
+        }
+        for (int o = c->c_out; o < ld_y; o++) guards += y1[p * ld_y + o] != y0[p * ld_y + o];
+    }
+    CHECKF(worst < 1e-6 && guards == 0, "%s %s acc_y %dx%d %d->%d ld_y %d: worst %g, %lld guards changed", be->i->name,
+           prec, c->k, c->k, c->c_in, c->c_out, ld_y, worst, (long long)guards);
+    free(x), free(w), free(b), free(y0), free(y1), free(plain);
+}
+
 static void test_unknown(vd_backend *be) {
     pcase c = cases[0];
     vd_conv_desc d = desc_of(&c, 7);
@@ -188,6 +222,11 @@ int main(void) {
                 if (fast) combined_case(fast, &cases[i], names[p], v & 1, v & 2, true);
             }
             if (fast) combined_case(fast, &cases[i], names[p], true, false, false);
+            for (int view = 0; view < 2; view++) {
+                int ld_y = cases[i].c_out + 8 * view;
+                acc_case(ref, &cases[i], names[p], ld_y);
+                if (fast) acc_case(fast, &cases[i], names[p], ld_y);
+            }
         }
         vd_backend_destroy(ref);
         vd_backend_destroy(fast);

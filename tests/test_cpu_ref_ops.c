@@ -91,7 +91,7 @@ static double softplus(double x, double beta) {
 /* ---- convolution ---- */
 
 static void test_conv_1x1_is_matmul(void) {
-    vd_conv_desc cv = {3, 4, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {3, 4, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0};
     tbuf x = tb_new(2, 2, 3, 3, 2), y = tb_new(2, 2, 3, 4, 1);
     float w[12], b[4];
     tb_rand(&x, -1, 1);
@@ -123,7 +123,7 @@ static void test_conv_hand(void) {
     float ones[4] = {1, 1, 1, 1}, bias = 0.5f;
     tbuf x = tb_new(1, 3, 3, 1, 1), y = tb_new(1, 3, 3, 1, 0);
     tb_set(&x, img);
-    be->i->conv_fwd(be, &(vd_conv_desc){1, 1, 2, 2, 1, 1, 1, 0, 0, VD_CONV_PRE_NONE}, &x.t, ones, &bias, &y.t);
+    be->i->conv_fwd(be, &(vd_conv_desc){1, 1, 2, 2, 1, 1, 1, 0, 0, VD_CONV_PRE_NONE, 0}, &x.t, ones, &bias, &y.t);
     for (int i = 0; i < 9; i++)
         CHECKF(*el(&y, i) == want_pad[i] + 0.5f, "padded conv [%d] = %g", i, *el(&y, i));
     tb_free(&x);
@@ -137,7 +137,7 @@ static void test_conv_hand(void) {
     x = tb_new(1, 4, 4, 1, 0);
     y = tb_new(1, 2, 2, 1, 3);
     tb_set(&x, img16);
-    be->i->conv_fwd(be, &(vd_conv_desc){1, 1, 2, 2, 2, 0, 0, 0, 0, VD_CONV_PRE_NONE}, &x.t, ones, NULL, &y.t);
+    be->i->conv_fwd(be, &(vd_conv_desc){1, 1, 2, 2, 2, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0}, &x.t, ones, NULL, &y.t);
     for (int i = 0; i < 4; i++)
         CHECKF(*el(&y, i) == want_s2[i], "stride-2 conv [%d] = %g", i, *el(&y, i));
     CHECK(pad_intact(&y));
@@ -148,7 +148,7 @@ static void test_conv_hand(void) {
 
 /* <conv(x), r> = <x, conv_T(r)> = <w, dw(x, r)> with zero bias; db = sum of r. */
 static void test_conv_adjoint(void) {
-    vd_conv_desc cv = {3, 2, 3, 3, 2, 1, 0, 0, 1, VD_CONV_PRE_NONE};
+    vd_conv_desc cv = {3, 2, 3, 3, 2, 1, 0, 0, 1, VD_CONV_PRE_NONE, 0};
     tbuf x = tb_new(2, 5, 6, 3, 1), y = tb_new(2, 2, 3, 2, 2), r = tb_new(2, 2, 3, 2, 0);
     tbuf dx = tb_new(2, 5, 6, 3, 0);
     float w[54], dw[54] = {0}, zero[2] = {0, 0}, db[2] = {0, 0};
@@ -588,7 +588,7 @@ static void test_errors(void) {
     CHECK(vd_backend_create_cpu_ref(&b2, &err) == VD_OK);
     tbuf a = tb_new(1, 2, 2, 3, 0), c = tb_new(1, 2, 2, 4, 0);
     b2->i->add(b2, &a.t, &c.t, &a.t);
-    b2->i->conv_fwd(b2, &(vd_conv_desc){3, 3, 3, 3, 1, 1, 1, 1, 1, VD_CONV_PRE_NONE}, &a.t, a.t.data, NULL, &c.t);
+    b2->i->conv_fwd(b2, &(vd_conv_desc){3, 3, 3, 3, 1, 1, 1, 1, 1, VD_CONV_PRE_NONE, 0}, &a.t, a.t.data, NULL, &c.t);
     CHECK(vd_backend_check(b2, &err) == VD_ERR_INVALID);
     CHECKF(strstr(err.msg, "add") != NULL, "message: %s", err.msg);
     vd_backend_destroy(b2);

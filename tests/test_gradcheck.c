@@ -243,14 +243,14 @@ static void check_conv(int n, int h, int w, vd_conv_desc cv) {
 
 static void test_conv(void) {
     /* c_in, c_out, kh, kw, stride, pad top, left, bottom, right */
-    check_conv(2, 5, 4, (vd_conv_desc){3, 4, 3, 3, 1, 1, 1, 1, 1, VD_CONV_PRE_NONE});
-    check_conv(2, 3, 3, (vd_conv_desc){5, 3, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE});
-    check_conv(1, 6, 4, (vd_conv_desc){2, 3, 2, 2, 2, 0, 0, 0, 0, VD_CONV_PRE_NONE});
-    check_conv(2, 8, 8, (vd_conv_desc){2, 3, 4, 4, 4, 0, 0, 0, 0, VD_CONV_PRE_NONE});
-    check_conv(1, 5, 6, (vd_conv_desc){3, 2, 3, 3, 2, 1, 0, 0, 1, VD_CONV_PRE_NONE});
-    check_conv(2, 4, 5, (vd_conv_desc){2, 2, 2, 2, 1, 1, 0, 0, 1, VD_CONV_PRE_NONE});
-    check_conv(1, 5, 5, (vd_conv_desc){2, 3, 3, 3, 2, 1, 1, 1, 1, VD_CONV_PRE_NONE});
-    check_conv(1, 4, 3, (vd_conv_desc){2, 2, 3, 1, 1, 2, 0, 0, 0, VD_CONV_PRE_NONE});
+    check_conv(2, 5, 4, (vd_conv_desc){3, 4, 3, 3, 1, 1, 1, 1, 1, VD_CONV_PRE_NONE, 0});
+    check_conv(2, 3, 3, (vd_conv_desc){5, 3, 1, 1, 1, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0});
+    check_conv(1, 6, 4, (vd_conv_desc){2, 3, 2, 2, 2, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0});
+    check_conv(2, 8, 8, (vd_conv_desc){2, 3, 4, 4, 4, 0, 0, 0, 0, VD_CONV_PRE_NONE, 0});
+    check_conv(1, 5, 6, (vd_conv_desc){3, 2, 3, 3, 2, 1, 0, 0, 1, VD_CONV_PRE_NONE, 0});
+    check_conv(2, 4, 5, (vd_conv_desc){2, 2, 2, 2, 1, 1, 0, 0, 1, VD_CONV_PRE_NONE, 0});
+    check_conv(1, 5, 5, (vd_conv_desc){2, 3, 3, 3, 2, 1, 1, 1, 1, VD_CONV_PRE_NONE, 0});
+    check_conv(1, 4, 3, (vd_conv_desc){2, 2, 3, 1, 1, 2, 0, 0, 0, VD_CONV_PRE_NONE, 0});
 }
 
 /* ---- activations, upsampling, broadcast ---- */

@@ -53,6 +53,9 @@ typedef struct vd_conv_desc {
      * act_fwd(SiLU) followed by the plain conv. conv_bwd_data ignores it: its dx is the
      * gradient at the conv's input, silu(x) (SiLU's backward is the caller's). */
     int pre_act;
+    /* conv_fwd only: 1 adds onto y (y += conv(x) + b), so a sum that follows the conv (the
+     * top-down block's y1 + kl_residual + z_proj(z)) needs no pass of its own; 0: y = ... */
+    int acc_y;
 } vd_conv_desc;
 
 enum { VD_CONV_PRE_NONE = 0, VD_CONV_PRE_SILU = 1 };

@@ -142,10 +142,19 @@ static void latent_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, c
     be->i->kl_fwd(be, net->dist_base, net->dist_beta, &qm, &qp, &pm, &pp, net->sums + 1 + g, per_variate);
 }
 
+/* y2 = y1 + kl_residual + z_proj(z): the conv adds onto the sum of the other two. */
+static void y2_sum(vd_net *net, const vd_block *b, const vd_tensor *y1, const vd_tensor *kl_res, const vd_tensor *z,
+                   const vd_tensor *y2) {
+    const vd_conv *c = &net->arch->convs[b->z_proj];
+    vd_conv_desc d = vd_net_conv_desc(c);
+    d.acc_y = 1;
+    net->be->i->add(net->be, y1, kl_res, y2);
+    net->be->i->conv_fwd(net->be, &d, z, W(net, c->weight), W(net, c->bias), y2);
+}
+
 /* Recomputation skips y2 when it is the kept stream (no cells) and the last cell's tail. */
 static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, const vd_noise *noise,
                      const vd_net_latents *lat, bool recompute) {
-    vd_backend *be = net->be;
     int r = b->res_out, c = b->c_out;
     if (b->resample >= 0) unpool_fwd(net, b, nb);
     latent_fwd(net, b, nb, noise, lat, recompute);
@@ -153,9 +162,7 @@ static void down_fwd(vd_net *net, const vd_block *b, const vd_net_block *nb, con
     vd_tensor y1 = T(net, nb->y1, r, c), y2 = T(net, nb->y2, r, c);
     vd_tensor kl_res = vd_tensor_channels(T(net, nb->prior_cell.out, r, 2 * c), 0, c);
     vd_tensor z = T(net, nb->z, r, b->n_variates);
-    conv(net, b->z_proj, &z, &y2);
-    be->i->add(be, &y2, &y1, &y2);
-    be->i->add(be, &y2, &kl_res, &y2);
+    y2_sum(net, b, &y1, &kl_res, &z, &y2);
     cells_fwd(net, b, nb, !recompute);
 }
 
@@ -231,9 +238,7 @@ static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, f
     } else {
         be->i->latent_sample_fwd(be, net->dist_base, net->dist_beta, temp, &pm, &pp, noise, &z);
     }
-    conv(net, b->z_proj, &z, &y2);
-    be->i->add(be, &y2, &y1, &y2);
-    be->i->add(be, &y2, &kl_res, &y2);
+    y2_sum(net, b, &y1, &kl_res, &z, &y2);
     cells_fwd(net, b, nb, true);
 }
 

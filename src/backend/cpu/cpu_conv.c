@@ -462,7 +462,8 @@ static vd_status entry_pd(vd_cpu_conv *cc, conv_entry *e, conv_mds *m, dnnl_prim
                           vd_err *err) {
     const conv_key *k = &e->key;
     dnnl_primitive_attr_t attr = NULL;
-    bool sum = e->gemm && (k->dir == DIR_BWD_WEIGHTS || (k->dir == DIR_BWD_DATA && k->acc));
+    bool sum = (e->gemm && (k->dir == DIR_BWD_WEIGHTS || (k->dir == DIR_BWD_DATA && k->acc))) ||
+               (k->dir == DIR_FWD && k->acc && !e->pack_y); /* a packed y adds in finish() */
     vd_status st = attr_make(&attr, sum, err);
     if (!st) st = e->gemm ? gemm_mds(e, m, err) : conv_mds_make(e, m, err);
     if (!st && e->gemm) st = gemm_pd(cc, k->dir, m, attr, pd, err);
@@ -643,7 +644,12 @@ static vd_status finish(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const co
             io->b[o] += db[o];
     }
     vd_tensor xd = dense_in(ws, e->off_x, io->x), yd = dense_in(ws, e->off_y, io->y);
-    if (dir == DIR_FWD && e->pack_y) vd_cpu_copy(be, &yd, io->y);
+    if (dir == DIR_FWD && e->pack_y) {
+        if (e->key.acc)
+            vd_cpu_add(be, &yd, io->y, io->y);
+        else
+            vd_cpu_copy(be, &yd, io->y);
+    }
     if (dir == DIR_BWD_DATA && e->pack_x) {
         if (e->key.acc)
             vd_cpu_add(be, &xd, io->x, io->x);
@@ -713,7 +719,7 @@ void vd_cpu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
     if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
     CPU_REQUIRE(be, w, "cpu conv_fwd: weights are missing");
     conv_io io = {x, y, (float *)w, (float *)b, NULL};
-    conv_call(be, DIR_FWD, cv, &io, false);
+    conv_call(be, DIR_FWD, cv, &io, cv->acc_y != 0);
 }
 
 void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy,

@@ -112,9 +112,12 @@ static void conv_fwd_plain(vd_backend *be, const vd_conv_desc *cv, const vd_tens
     for (int n = 0; n < y->n; n++)
         for (int oh = 0; oh < y->h; oh++)
             for (int ow = 0; ow < y->w; ow++)
-                for (int o = 0; o < y->c; o++)
-                    ref_at(y, n, oh, ow)[o] =
-                        (float)((b ? b[o] : 0.0) + conv_point(cv, bf16, x, w, n, oh, ow, o));
+                for (int o = 0; o < y->c; o++) {
+                    /* acc_y adds the float result onto y, as a sum post-op does */
+                    float v = (float)((b ? b[o] : 0.0) + conv_point(cv, bf16, x, w, n, oh, ow, o));
+                    float *d = ref_at(y, n, oh, ow) + o;
+                    *d = cv->acc_y ? *d + v : v;
+                }
 }
 
 /* Output index along one axis that tap k of input position i feeds, or -1. */
