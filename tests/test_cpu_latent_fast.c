@@ -86,7 +86,7 @@ static void push(sweep *s, float x) {
     s->x[s->n++] = x;
 }
 static void push_bits(sweep *s, uint32_t u) {
-    push(s, cpu_u2f(u));
+    push(s, vd_u2f(u));
 }
 /* count floats from x up, or down when count < 0 */
 static void push_run(sweep *s, float x, int count) {
@@ -107,7 +107,7 @@ static sweep softplus_inputs(const cpu_softplus *sp) {
                                 0x7FC00000u, 0xFFC00000u, 0x7F800001u, 0xFFFFFFFFu};
     for (size_t i = 0; i < sizeof special / sizeof *special; i++)
         push_bits(&s, special[i]);
-    float from = cpu_u2f((uint32_t)sp->linear_from);
+    float from = vd_u2f((uint32_t)sp->linear_from);
     push_run(&s, from, 2000);
     push_run(&s, nextafterf(from, 0), -2000);
     push_run(&s, 0.0f, 2000);
@@ -125,7 +125,7 @@ static void test_softplus(void) {
     for (int b = 0; b < NBETA; b++) {
         cpu_softplus sp;
         CHECK(cpu_softplus_init(&sp, betas[b]));
-        float from = cpu_u2f((uint32_t)sp.linear_from);
+        float from = vd_u2f((uint32_t)sp.linear_from);
         CHECKF((double)betas[b] * from > 20.0 &&
                    !((double)betas[b] * nextafterf(from, 0) > 20.0),
                "beta %g: threshold %a is not the least float with beta x > 20", betas[b], from);
@@ -164,7 +164,7 @@ static void test_exp(void) {
     float *a = malloc((size_t)cap * sizeof(float)), *lo = malloc((size_t)cap * sizeof(float));
     float *e = malloc((size_t)cap * sizeof(float));
     for (uint32_t u = 0; u <= 0x42DC0000u; u += 509, n++) {
-        a[n] = cpu_u2f(u);
+        a[n] = vd_u2f(u);
         lo[n] = n % 3 ? (float)(a[n] * urange(-0x1p-21, 0x1p-21)) : 0.0f;
     }
     exp_run(a, lo, e, n);
@@ -187,7 +187,7 @@ static void test_log1p(void) {
     int n = 0, cap = 0x3F800000 / 331 + 2;
     float *x = malloc((size_t)cap * sizeof(float)), *y = malloc((size_t)cap * sizeof(float));
     for (uint32_t u = 0; u <= 0x3F800000u; u += 331)
-        x[n++] = cpu_u2f(u);
+        x[n++] = vd_u2f(u);
     x[n++] = 1.0f;
     log1p_run(x, y, n);
     double worst = 0;
@@ -208,7 +208,7 @@ static void test_log(void) {
     double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
     for (int i = 0; i < N; i++) {
         uint64_t u = next_u64();
-        x[i] = i % 3 == 0   ? cpu_u2d(u >> 1)
+        x[i] = i % 3 == 0   ? vd_u2d(u >> 1)
                : i % 3 == 1 ? 1.0 + urange(-1e-3, 1e-3) * (i % 11)
                             : urange(0, 4);
         if (!cpu_log_served(x[i])) x[i] = 1.0;

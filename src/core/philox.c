@@ -3,7 +3,8 @@
 #include "vdvae/rng.h"
 
 #include <math.h>
-#include <string.h>
+
+#include "core/bits.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -69,25 +70,14 @@ uint64_t vd_rng_below(uint64_t seed, uint64_t stream, uint64_t index, uint64_t b
  * fused multiply-adds), so every CPU, vector width and a GPU port compute the same bits, and
  * the loops vectorise (libm's logf/sinf/cosf were 90% of a latent sampling op). */
 
-static inline uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* ln(u) for the generator's uniforms (normal floats in [2^-24, 1)): u = m 2^e with m in
  * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716, by its series
  * to s^11 (next term < 2e-10 relative). Within 2 ulp of the exact value. */
 static inline float bm_log(float u) {
-    uint32_t b = f2u(u);
+    uint32_t b = vd_f2u(u);
     uint32_t big = (b & 0x7FFFFFu) > 0x3504F3u; /* mantissa above sqrt(2): halve it */
     int32_t e = (int32_t)(b >> 23) - 127 + (int32_t)big;
-    float m = u2f((b & 0x7FFFFFu) | ((127u - big) << 23));
+    float m = vd_u2f((b & 0x7FFFFFu) | ((127u - big) << 23));
     float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
     float p = 2.0f / 11.0f;
     p = p * s2 + 2.0f / 9.0f;
@@ -120,10 +110,10 @@ static inline void bm_cos_sin(float v, float *c, float *s) {
     pc = pc * x2 - 0.5f;
     float cx = 1.0f + x2 * pc;
     uint32_t swap = 0u - (q & 1u); /* all ones on odd quarter turns */
-    float sin_q = u2f((f2u(sx) & ~swap) | (f2u(cx) & swap));
-    float cos_q = u2f((f2u(cx) & ~swap) | (f2u(sx) & swap));
-    *s = u2f(f2u(sin_q) ^ ((q & 2u) << 30));        /* negative in turns 2, 3 */
-    *c = u2f(f2u(cos_q) ^ (((q + 1u) & 2u) << 30)); /* negative in turns 1, 2 */
+    float sin_q = vd_u2f((vd_f2u(sx) & ~swap) | (vd_f2u(cx) & swap));
+    float cos_q = vd_u2f((vd_f2u(cx) & ~swap) | (vd_f2u(sx) & swap));
+    *s = vd_u2f(vd_f2u(sin_q) ^ ((q & 2u) << 30));        /* negative in turns 2, 3 */
+    *c = vd_u2f(vd_f2u(cos_q) ^ (((q + 1u) & 2u) << 30)); /* negative in turns 1, 2 */
 }
 
 /* Blocks made at a time: long enough for the loops to vectorise, short enough for the stack. */

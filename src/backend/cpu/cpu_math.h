@@ -7,22 +7,13 @@
 #define VD_BACKEND_CPU_CPU_MATH_H
 
 #include <stdint.h>
-#include <string.h>
 
-static inline uint32_t cpu_f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float cpu_u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
+#include "core/bits.h"
+
 
 /* if_set where mask is all ones, if_clear where it is 0: a select without a float compare */
 static inline float cpu_select(uint32_t mask, float if_set, float if_clear) {
-    return cpu_u2f((cpu_f2u(if_set) & mask) | (cpu_f2u(if_clear) & ~mask));
+    return vd_u2f((vd_f2u(if_set) & mask) | (vd_f2u(if_clear) & ~mask));
 }
 
 /* e^-|x|, saturating at e^-87 for |x| >= 87 (NaN gives a number: callers carry NaN through
@@ -32,8 +23,8 @@ static inline float cpu_select(uint32_t mask, float if_set, float if_clear) {
 static inline float cpu_exp_neg_abs(float x) {
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     const uint32_t cap = 0x42AE0000u;       /* 87.0f; magnitudes compare as integers */
-    uint32_t m = cpu_f2u(x) & 0x7FFFFFFFu;
-    float a = -cpu_u2f(m < cap ? m : cap);
+    uint32_t m = vd_f2u(x) & 0x7FFFFFFFu;
+    float a = -vd_u2f(m < cap ? m : cap);
     float t = a * 1.44269504088896341f + round_magic;
     float n = t - round_magic;
     float r = a - n * 0.693359375f;
@@ -45,16 +36,16 @@ static inline float cpu_exp_neg_abs(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * cpu_u2f((cpu_f2u(t) - 0x4B400000u + 127u) << 23);
+    return p * vd_u2f((vd_f2u(t) - 0x4B400000u + 127u) << 23);
 }
 
 /* sigmoid(x) and 1 - sigmoid(x) = sigmoid(-x) from e = e^-|x| and r = 1 / (1 + e): r and e r,
  * swapped by the sign bit, so neither overflows and 1 - s does not cancel for large x. */
 static inline void cpu_sigmoid_pair(float x, float *s, float *one_minus_s) {
     float e = cpu_exp_neg_abs(x), r = 1.0f / (1.0f + e), er = e * r;
-    uint32_t neg = (uint32_t)((int32_t)cpu_f2u(x) >> 31); /* all ones when the sign is set */
-    *s = cpu_u2f((cpu_f2u(r) & ~neg) | (cpu_f2u(er) & neg));
-    *one_minus_s = cpu_u2f((cpu_f2u(er) & ~neg) | (cpu_f2u(r) & neg));
+    uint32_t neg = (uint32_t)((int32_t)vd_f2u(x) >> 31); /* all ones when the sign is set */
+    *s = vd_u2f((vd_f2u(r) & ~neg) | (vd_f2u(er) & neg));
+    *one_minus_s = vd_u2f((vd_f2u(er) & ~neg) | (vd_f2u(r) & neg));
 }
 
 static inline float cpu_sigmoidf(float x) {
@@ -71,10 +62,10 @@ static inline float cpu_sigmoidf(float x) {
 static inline float cpu_exp_neg_pair(float a_hi, float a_lo) {
     const float round_magic = 12582912.0f; /* 1.5 * 2^23 */
     const uint32_t cap = 0x42D00000u;       /* 104.0f */
-    uint32_t m = cpu_f2u(a_hi) & 0x7FFFFFFFu;
+    uint32_t m = vd_f2u(a_hi) & 0x7FFFFFFFu;
     uint32_t keep = (uint32_t)-(int32_t)(m < cap); /* all ones below the cap */
-    float a = -cpu_u2f((m & keep) | (cap & ~keep));
-    float lo = cpu_u2f(cpu_f2u(a_lo) & keep); /* past the cap a_lo no longer matters */
+    float a = -vd_u2f((m & keep) | (cap & ~keep));
+    float lo = vd_u2f(vd_f2u(a_lo) & keep); /* past the cap a_lo no longer matters */
     float t = a * 1.44269504088896341f + round_magic;
     float n = t - round_magic;
     float r = a - n * 0.693359375f;
@@ -87,7 +78,7 @@ static inline float cpu_exp_neg_pair(float a_hi, float a_lo) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * cpu_u2f((cpu_f2u(t) - 0x4B400000u + 127u + 64u) << 23) * 0x1p-64f;
+    return p * vd_u2f((vd_f2u(t) - 0x4B400000u + 127u + 64u) << 23) * 0x1p-64f;
 }
 
 /* log(1 + x) for x in [0, 1]. u = 1 + x rounds away the low bits of a small x, so the
@@ -97,9 +88,9 @@ static inline float cpu_exp_neg_pair(float a_hi, float a_lo) {
 static inline float cpu_log1p_unit(float x) {
     float u = 1.0f + x;
     float c = (x - (u - 1.0f)) / u;
-    uint32_t big = (uint32_t)-(int32_t)(cpu_f2u(u) > 0x3FB504F3u); /* u > sqrt(2) */
-    float k = cpu_u2f(cpu_f2u(1.0f) & big);
-    float f = cpu_u2f((cpu_f2u(u) - (0x00800000u & big))) - 1.0f; /* u / 2 when big */
+    uint32_t big = (uint32_t)-(int32_t)(vd_f2u(u) > 0x3FB504F3u); /* u > sqrt(2) */
+    float k = vd_u2f(vd_f2u(1.0f) & big);
+    float f = vd_u2f((vd_f2u(u) - (0x00800000u & big))) - 1.0f; /* u / 2 when big */
     float z = f * f;
     float y = 7.0376836292e-2f;
     y = y * f - 1.1514610310e-1f;
@@ -115,20 +106,10 @@ static inline float cpu_log1p_unit(float x) {
     return f + y + k * 0.693359375f;
 }
 
-static inline uint64_t cpu_d2u(double d) {
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-static inline double cpu_u2d(uint64_t u) {
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 /* x is a positive, normal, finite double: what cpu_log_normal serves. */
 static inline int cpu_log_served(double x) {
-    return cpu_d2u(x) - 0x0010000000000000ull < 0x7FE0000000000000ull;
+    return vd_d2u(x) - 0x0010000000000000ull < 0x7FE0000000000000ull;
 }
 
 /* log x in double for a served x (anything else gives a number: callers check with
@@ -138,11 +119,11 @@ static inline int cpu_log_served(double x) {
  * double through the 2^52 bias, as AVX2 has no vector int64-to-double conversion. */
 static inline double cpu_log_normal(double x) {
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    uint64_t hx = cpu_d2u(x);
+    uint64_t hx = vd_d2u(x);
     uint64_t mant = hx & 0x000FFFFFFFFFFFFFull;
     uint64_t up = (mant + 0x00095F6400000000ull) & 0x0010000000000000ull; /* m >= sqrt(2) */
-    double f = cpu_u2d(mant | (up ^ 0x3FF0000000000000ull)) - 1.0;
-    double k = cpu_u2d(0x4330000000000000ull | ((hx >> 52) + (up >> 52))) - (0x1p52 + 1023.0);
+    double f = vd_u2d(mant | (up ^ 0x3FF0000000000000ull)) - 1.0;
+    double k = vd_u2d(0x4330000000000000ull | ((hx >> 52) + (up >> 52))) - (0x1p52 + 1023.0);
     double hfsq = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
     double t1 = w * (3.999999999940941908e-01 +
                      w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));

@@ -32,7 +32,7 @@ static inline bool cpu_softplus_init(cpu_softplus *sp, float beta) {
     while (!((double)beta * t > 20.0))
         t = nextafterf(t, INFINITY);
     sp->beta = beta;
-    sp->linear_from = (int32_t)cpu_f2u(t);
+    sp->linear_from = (int32_t)vd_f2u(t);
     return true;
 }
 
@@ -41,11 +41,11 @@ static inline void cpu_softplus_eval(cpu_softplus sp, float x, float *value, flo
     double a = fabs((double)sp.beta * x); /* exact */
     float a_hi = (float)a, a_lo = (float)(a - (double)a_hi);
     float e = cpu_exp_neg_pair(a_hi, a_lo);
-    uint32_t ux = cpu_f2u(x);
+    uint32_t ux = vd_f2u(x);
     uint32_t neg = (uint32_t)((int32_t)ux >> 31);
     uint32_t linear = (uint32_t)-(int32_t)((int32_t)ux >= sp.linear_from);
     uint32_t nan = (uint32_t)-(int32_t)((ux & 0x7FFFFFFFu) > 0x7F800000u);
-    float v = cpu_u2f(ux & ~neg) + cpu_log1p_unit(e) / sp.beta;
+    float v = vd_u2f(ux & ~neg) + cpu_log1p_unit(e) / sp.beta;
     float s = cpu_select(neg, e, 1.0f) / (1.0f + e);
     *value = cpu_select(linear | nan, x, v);
     *slope = cpu_select(nan, x, cpu_select(linear, 1.0f, s));

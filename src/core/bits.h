@@ -1,0 +1,30 @@
+/* Bit patterns of floats and doubles (and back) without aliasing undefined behaviour, for the
+ * branch-free math in the generator and the cpu backend. */
+#ifndef VD_CORE_BITS_H
+#define VD_CORE_BITS_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t vd_f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float vd_u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+static inline uint64_t vd_d2u(double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+static inline double vd_u2d(uint64_t u) {
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+#endif
