@@ -11,10 +11,9 @@
 
 #include "backend/ops.h"
 #include "vd_test.h"
+#include "vd_test_buf.h"
 #include "vdvae/rng.h"
 
-#define SENTINEL -777.0f
-#define TAIL 16 /* guard floats past the last pixel */
 #define TOL_CONV 1e-4
 #define TOL_ELEM 1e-5
 #define TOL_SUM 1e-5
@@ -22,78 +21,10 @@
 
 static vd_backend *ref, *fast;
 
-/* ---- buffers: logical NHWC inside pixels of ld floats; padding and tail are sentinels ---- */
+/* ---- buffers (vd_test_buf.h) ---- */
 
-typedef struct buf {
-    float *mem;
-    size_t len;
-    vd_tensor t;
-} buf;
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static double urange(double lo, double hi) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * ((double)(rng_state >> 11) * 0x1.0p-53);
-}
-
-static buf buf_new(int n, int h, int w, int c, int pad) {
-    buf b = {.len = (size_t)n * h * w * (c + pad) + TAIL};
-    b.mem = malloc(b.len * sizeof(float));
-    for (size_t i = 0; i < b.len; i++)
-        b.mem[i] = SENTINEL;
-    b.t = (vd_tensor){b.mem, n, h, w, c, c + pad};
-    return b;
-}
 static buf vec_new(int len) {
     return buf_new(1, 1, 1, len, 0);
-}
-static int64_t numel(const buf *b) {
-    return vd_tensor_numel(&b->t);
-}
-static float *el(const buf *b, int64_t i) {
-    return b->t.data + (i / b->t.c) * b->t.ld + i % b->t.c;
-}
-static void buf_rand(buf *b, double lo, double hi) {
-    for (int64_t i = 0; i < numel(b); i++)
-        *el(b, i) = (float)urange(lo, hi);
-}
-static buf buf_rand_new(int n, int h, int w, int c, int pad, double lo, double hi) {
-    buf b = buf_new(n, h, w, c, pad);
-    buf_rand(&b, lo, hi);
-    return b;
-}
-static buf buf_clone(const buf *b) {
-    buf c = *b;
-    c.mem = malloc(b->len * sizeof(float));
-    memcpy(c.mem, b->mem, b->len * sizeof(float));
-    c.t.data = c.mem;
-    return c;
-}
-static void buf_free(buf *b) {
-    free(b->mem);
-    b->mem = NULL;
-}
-static bool guards_intact(const buf *b) {
-    size_t body = b->len - TAIL;
-    for (size_t i = 0; i < b->len; i++) {
-        bool logical = i < body && (int64_t)(i % b->t.ld) < b->t.c;
-        if (!logical && b->mem[i] != SENTINEL) return false;
-    }
-    return true;
-}
-
-/* max |a - b| / max(|b|_inf, tiny) over the logical elements */
-static double max_rel(const buf *got, const buf *want) {
-    double diff = 0, scale = 1e-30;
-    for (int64_t i = 0; i < numel(want); i++) {
-        double a = *el(got, i), b = *el(want, i);
-        diff = fmax(diff, isnan(a) != isnan(b) ? INFINITY : isnan(a) ? 0 : fabs(a - b));
-        scale = fmax(scale, fabs(b));
-    }
-    return diff / scale;
 }
 
 static void expect_ok(const char *what) {
@@ -591,8 +522,8 @@ static sums reductions_at(int threads) {
     sums s = {0};
     CHECKF(vd_backend_create_cpu(&be, threads, &err) == VD_OK, "%s", err.msg);
     if (!be) return s;
-    uint64_t keep = rng_state;
-    rng_state = 42; /* the same inputs at each thread count */
+    uint64_t keep = vd_buf_rng;
+    vd_buf_rng = 42; /* the same inputs at each thread count */
     buf x = buf_rand_new(1, 1, 1, 300001, 0, -2, 2);
     buf m = buf_rand_new(4, 16, 16, 32, 0, -1, 1), p = buf_rand_new(4, 16, 16, 32, 0, 0.1, 2);
     buf qm = buf_rand_new(4, 16, 16, 32, 0, -1, 1), qp = buf_rand_new(4, 16, 16, 32, 0, 0.1, 2);
@@ -611,7 +542,7 @@ static sums reductions_at(int threads) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         buf_free(all[i]);
     vd_backend_destroy(be);
-    rng_state = keep;
+    vd_buf_rng = keep;
     return s;
 }
 
