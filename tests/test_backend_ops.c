@@ -59,13 +59,6 @@ static void expect_sum(const char *what, float got, float want) {
 
 /* ---- convolutions ---- */
 
-typedef struct conv_case {
-    const char *name;
-    int n, h, w, c_in, c_out, kh, kw, stride, pt, pl, pb, pr;
-    int pad_x, pad_y; /* extra channels of ld: channel views of x/dx and y/dy */
-    bool bias, acc;
-} conv_case;
-
 static const conv_case conv_cases[] = {
     {"1x1 gemm", 2, 6, 5, 16, 24, 1, 1, 1, 0, 0, 0, 0, 0, 0, true, false},
     {"1x1 gemm views acc", 2, 6, 5, 16, 24, 1, 1, 1, 0, 0, 0, 0, 5, 3, true, true},

@@ -166,13 +166,6 @@ static void test_pack_view(void) {
 
 /* ---- convolutions ---- */
 
-typedef struct conv_case {
-    const char *name;
-    int n, h, w, c_in, c_out, kh, kw, stride, pt, pl, pb, pr;
-    int pad_x, pad_y; /* extra channels of ld: channel views of x/dx and y/dy */
-    bool bias, acc;
-} conv_case;
-
 /* The model's convolutions, small: cell 1x1 in/out, 1x1 on views of a concat (over few pixels
  * and over >= 1024, where cpu's bf16 backward weights changes route), the cell's 3x3,
  * the image-in and logits-out 3x3, pooling 2x2/2 and 4x4/4, and the 'same' pad of an even

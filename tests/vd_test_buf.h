@@ -88,4 +88,12 @@ static inline double max_rel(const buf *got, const buf *want) {
     return diff / scale;
 }
 
+/* A convolution case of the conformance tests: shape, pads (top, left, bottom, right). */
+typedef struct conv_case {
+    const char *name;
+    int n, h, w, c_in, c_out, kh, kw, stride, pt, pl, pb, pr;
+    int pad_x, pad_y; /* extra channels of ld: channel views of x/dx and y/dy */
+    bool bias, acc;
+} conv_case;
+
 #endif

@@ -148,15 +148,20 @@ static vd_status cache_insert(vd_cpu_conv *cc, conv_entry *e, vd_err *err) {
     return VD_OK;
 }
 
-static vd_status ws_reserve(vd_cpu_conv *cc, size_t bytes, vd_err *err) {
-    if (bytes <= cc->ws_bytes) return VD_OK;
+/* Grows a scratch buffer (*buf, *cap bytes) to at least `bytes`; contents never outlive a call. */
+static vd_status buf_reserve(void **buf, size_t *cap, size_t bytes, const char *what, vd_err *err) {
+    if (bytes <= *cap) return VD_OK;
     size_t rounded = (bytes + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
     void *p = aligned_alloc(WS_ALIGN, rounded);
-    if (!p) return vd_errorf(err, VD_ERR_NOMEM, "conv workspace: cannot allocate %zu bytes", bytes);
-    free(cc->ws); /* contents never outlive a call */
-    cc->ws = p;
-    cc->ws_bytes = rounded;
+    if (!p) return vd_errorf(err, VD_ERR_NOMEM, "%s: cannot allocate %zu bytes", what, bytes);
+    free(*buf);
+    *buf = p;
+    *cap = rounded;
     return VD_OK;
+}
+
+static vd_status ws_reserve(vd_cpu_conv *cc, size_t bytes, vd_err *err) {
+    return buf_reserve(&cc->ws, &cc->ws_bytes, bytes, "conv workspace", err);
 }
 
 static void entry_free(conv_entry *e) {
@@ -760,15 +765,8 @@ void vd_cpu_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
     bool share = ed && ew->round[ROLE_Y] && ed->round[ROLE_Y] && ew->rounded == ed->rounded;
     if (share) {
         size_t bytes = (size_t)vd_tensor_numel(dy) * (ew->rounded ? sizeof(float) : sizeof(uint16_t));
-        if (bytes > cc->stash_bytes) {
-            void *p = NULL;
-            if (posix_memalign(&p, WS_ALIGN, bytes)) {
-                return vd_backend_fail(be, VD_ERR_NOMEM, "cpu conv_bwd: cannot grow the dy stash to %zu bytes", bytes);
-            }
-            free(cc->stash);
-            cc->stash = p;
-            cc->stash_bytes = bytes;
-        }
+        if ((st = buf_reserve(&cc->stash, &cc->stash_bytes, bytes, "conv_bwd dy stash", &err)))
+            return conv_fail(be, st, DIR_BWD_WEIGHTS, cv, &err);
         if (db) vd_cpu_bf16_pack_sums(be, dy, cc->stash, ew->rounded, db);
         else vd_cpu_bf16_pack(dy, cc->stash, ew->rounded);
         iw.y_staged = id.y_staged = cc->stash;

@@ -16,6 +16,17 @@ static inline float cpu_select(uint32_t mask, float if_set, float if_clear) {
     return vd_u2f((vd_f2u(if_set) & mask) | (vd_f2u(if_clear) & ~mask));
 }
 
+/* e^r for the reduced argument |r| <= ln2 / 2: Cephes' degree-6 polynomial. */
+static inline float cpu_exp_reduced(float r) {
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    return p * r * r + r + 1.0f;
+}
+
 /* e^-|x|, saturating at e^-87 for |x| >= 87 (NaN gives a number: callers carry NaN through
  * x itself). Cody-Waite reduction -|x| = n ln2 + r, |r| <= ln2 / 2, Cephes' degree-6
  * polynomial for e^r, and 2^n built in the exponent bits (n is read from the rounding
@@ -29,13 +40,7 @@ static inline float cpu_exp_neg_abs(float x) {
     float n = t - round_magic;
     float r = a - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float p = cpu_exp_reduced(r);
     return p * vd_u2f((vd_f2u(t) - 0x4B400000u + 127u) << 23);
 }
 
@@ -71,13 +76,7 @@ static inline float cpu_exp_neg_pair(float a_hi, float a_lo) {
     float r = a - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     r = r - lo;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float p = cpu_exp_reduced(r);
     return p * vd_u2f((vd_f2u(t) - 0x4B400000u + 127u + 64u) << 23) * 0x1p-64f;
 }
 
