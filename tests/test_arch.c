@@ -40,7 +40,7 @@ static vd_hparams *tiny_hparams(void) {
     hp->data.target_res = 4;
     hp->data.channels = 1;
     hp->train.batch_size = 5;
-    typeof(hp->model) *m = &hp->model;
+    vd_hp_model *m = &hp->model;
     m->stable_init = m->initialize_prior_weights_as_zero = m->use_1x1_conv = true;
     m->input_conv_filters = 4;
     m->input_kernel_size[0] = m->input_kernel_size[1] = 3;

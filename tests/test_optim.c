@@ -244,7 +244,7 @@ static void check_schedule(const char *what, const vd_hparams *hp, const lr_poin
 
 static void test_schedules(void) {
     vd_hparams hp = base_hparams();
-    typeof(hp.optimizer) *O = &hp.optimizer;
+    vd_hp_optimizer *O = &hp.optimizer;
     O->learning_rate = 1e-3;
     O->min_learning_rate = 2e-4;
     O->warmup_steps = 100;
@@ -294,7 +294,7 @@ static void test_optim_check(void) {
 
 static void test_grad_rules(void) {
     vd_hparams hp = base_hparams();
-    typeof(hp.optimizer) *O = &hp.optimizer;
+    vd_hp_optimizer *O = &hp.optimizer;
     O->clip_gradient_norm = true;
     O->gradient_clip_norm_value = 300;
     O->gradient_skip = true;

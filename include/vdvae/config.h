@@ -105,14 +105,14 @@ typedef struct vd_temp_setting {
 } vd_temp_setting;
 
 typedef struct vd_hparams {
-    struct {
+    struct vd_hp_run {
         char name[VD_NAME_MAX];
         int64_t seed;
         int num_gpus, num_cpus, max_allowed_checkpoints;
         vd_precision precision;       /* ours: 'fp32' | 'bf16' */
         bool checkpoint_activations;  /* ours: recompute block activations in backward */
     } run;
-    struct {
+    struct vd_hp_data {
         vd_dataset dataset_source;
         char train_data_path[VD_NAME_MAX], val_data_path[VD_NAME_MAX],
             synthesis_data_path[VD_NAME_MAX];
@@ -120,7 +120,7 @@ typedef struct vd_hparams {
         int num_bits;                 /* written 8. in the configs; must be whole, 1..8 */
         bool random_horizontal_flip;
     } data;
-    struct {
+    struct vd_hp_model {
         bool stable_init, initialize_prior_weights_as_zero, use_1x1_conv;
         vd_dist_base distribution_base, output_distribution_base;
         double gradient_smoothing_beta, output_gradient_smoothing_beta;
@@ -141,7 +141,7 @@ typedef struct vd_hparams {
         int output_kernel_size[2];
         int num_output_mixtures;
     } model;
-    struct {
+    struct vd_hp_loss {
         double min_mol_logscale;
         vd_beta_sched variation_schedule;
         int64_t vae_beta_anneal_start, vae_beta_anneal_steps;
@@ -153,10 +153,10 @@ typedef struct vd_hparams {
         bool scaled_gamma, use_weight_decay;
         double l2_weight;
     } loss;
-    struct {
+    struct vd_hp_metrics {
         double latent_active_threshold;
     } metrics;
-    struct {
+    struct vd_hp_optimizer {
         vd_opt_type type;
         vd_lr_sched learning_rate_scheme;
         double learning_rate, warmup_steps;
@@ -167,21 +167,21 @@ typedef struct vd_hparams {
         bool gradient_skip;
         double gradient_skip_threshold;
     } optimizer;
-    struct {
+    struct vd_hp_init {
         int batch_size;
     } init;
-    struct {
+    struct vd_hp_train {
         int64_t total_train_steps;
         int batch_size;
         double ema_decay;
         bool resume_from_ema;
         int64_t logging_interval_in_steps, checkpoint_and_eval_interval_in_steps;
     } train;
-    struct {
+    struct vd_hp_val {
         int64_t n_samples_for_validation;
         int batch_size;
     } val;
-    struct {
+    struct vd_hp_synthesis {
         vd_synth_mode synthesis_mode;
         bool load_ema_weights;
         double variate_masks_quantile;
@@ -194,6 +194,18 @@ typedef struct vd_hparams {
         int batch_size;
     } synthesis;
 } vd_hparams;
+
+/* The sections by name, for code that works on one of them. */
+typedef struct vd_hp_run vd_hp_run;
+typedef struct vd_hp_data vd_hp_data;
+typedef struct vd_hp_model vd_hp_model;
+typedef struct vd_hp_loss vd_hp_loss;
+typedef struct vd_hp_metrics vd_hp_metrics;
+typedef struct vd_hp_optimizer vd_hp_optimizer;
+typedef struct vd_hp_init vd_hp_init;
+typedef struct vd_hp_train vd_hp_train;
+typedef struct vd_hp_val vd_hp_val;
+typedef struct vd_hp_synthesis vd_hp_synthesis;
 
 /* The reference implementation's defaults (its hparams.cfg), used for keys a file omits. */
 void vd_hparams_defaults(vd_hparams *hp);

@@ -138,7 +138,7 @@ static int64_t stride_product(const int *s, int n) {
 }
 
 static vd_status check_strides(const check_ctx *c, const vd_hparams *hp) {
-    const __typeof__(hp->model) *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     if (m->n_up != m->n_down)
         return fail(c, "model.down_strides", "model.up_strides",
                     "model.down_strides has %d items but model.up_strides has %d (each top-down "
@@ -166,7 +166,7 @@ static vd_status check_strides(const check_ctx *c, const vd_hparams *hp) {
 /* Widths: only strided levels change them, skips match the top-down level that takes them,
  * and every bottleneck keeps at least one channel. */
 static vd_status check_widths(const check_ctx *c, const vd_hparams *hp) {
-    const __typeof__(hp->model) *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     for (int i = 0; i < m->n_up; i++) {
         int in = i ? m->up_filters[i - 1] : m->input_conv_filters;
         if (m->up_strides[i] == 1 && m->up_filters[i] != in)
@@ -209,7 +209,7 @@ static vd_status check_misc(const check_ctx *c, const vd_hparams *hp) {
         return fail(c, "data.channels", "data.dataset_source",
                     "data.channels = %d but dataset %s has %d", hp->data.channels,
                     vd_hp_enum_name(vd_hp_find("data", "dataset_source"), (int)d), mnist ? 1 : 3);
-    const __typeof__(hp->loss) *l = &hp->loss;
+    const vd_hp_loss *l = &hp->loss;
     if (l->variation_schedule == VD_BETA_LINEAR && l->vae_beta_anneal_start + l->vae_beta_anneal_steps <= 0)
         return fail(c, "loss.vae_beta_anneal_steps", "loss.vae_beta_anneal_start",
                     "the Linear beta schedule divides by loss.vae_beta_anneal_start + "

@@ -143,7 +143,7 @@ static vd_block *init_block(builder *b, int index, vd_block_kind kind, int level
 
 /* LevelBlockUp: residual_block, then (skip blocks) skip_projection and pool. */
 static void add_up_block(builder *b, int level, int index, bool skip, const char *prefix) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     int c = b->lv->in_up[level], res = b->lv->up_res[level], stride = skip ? m->up_strides[level] : 1;
     vd_block *bl = init_block(b, index, skip ? VD_BLOCK_UP_SKIP : VD_BLOCK_UP, level);
     bl->res_in = res;
@@ -170,7 +170,7 @@ static void add_up_block(builder *b, int level, int index, bool skip, const char
 }
 
 static void add_bottom_up(builder *b) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     char prefix[VD_PARAM_NAME_MAX];
     for (int i = 0; i < m->n_up; i++)
         for (int j = 0; j < m->up_n_blocks_per_res[i]; j++) {
@@ -215,7 +215,7 @@ static int add_projection(builder *b, int index, int c_in, int c_out, int res, d
 /* LevelBlockDown: unpool, residual_block, posterior_net, prior_net, prior_layer,
  * posterior_layer, z_projection (its registration order). */
 static void add_down_block(builder *b, int level, int index, bool first, const char *prefix) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     const vd_arch_levels *lv = b->lv;
     int c = m->down_filters[level], stride = first ? m->down_strides[level] : 1;
     int res = lv->down_res_out[level], skip_ch = m->up_skip_filters[m->n_up - 1 - level];
@@ -250,7 +250,7 @@ static void add_down_block(builder *b, int level, int index, bool first, const c
 }
 
 static void add_h0(builder *b) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     int r = b->lv->latent_res, c = m->down_filters[0];
     vd_block *bl = init_block(b, b->h0_block, VD_BLOCK_H0, -1);
     bl->res_in = bl->res_out = r;
@@ -266,7 +266,7 @@ static void add_h0(builder *b) {
 }
 
 static void add_top_down(builder *b) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     char prefix[VD_PARAM_NAME_MAX];
     add_h0(b);
     /* The reference registers levels_down before levels_down_upsample (one tuple
@@ -294,7 +294,7 @@ static void add_top_down(builder *b) {
 /* Execution order: input conv, bottom-up levels (plain blocks, then the skip block), h0,
  * top-down levels (the strided block, then the plain ones), output conv. */
 static void place_blocks(builder *b) {
-    const hp_model *m = &b->hp->model;
+    const vd_hp_model *m = &b->hp->model;
     int at = 1;
     for (int i = 0; i < m->n_up; i++) {
         b->up_start[i] = at;

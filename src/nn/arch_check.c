@@ -35,7 +35,7 @@ static vd_status check_ratios(const char *key, const double *r, int n, vd_err *e
     return VD_OK;
 }
 
-static vd_status check_lists(const hp_model *m, vd_err *err) {
+static vd_status check_lists(const vd_hp_model *m, vd_err *err) {
     CHECK_RANGE("model.up_strides (length)", -1, m->n_up, 1, VD_MAX_LEVELS);
     CHECK_RANGE("model.down_strides (length)", -1, m->n_down, 1, VD_MAX_LEVELS);
     if (m->n_up != m->n_down)
@@ -85,7 +85,7 @@ static vd_status check_io(const vd_hparams *hp, vd_arch_levels *lv, vd_err *err)
 
 /* Bottom-up resolutions divide exactly; the top-down ones multiply back to target_res. */
 static vd_status check_resolutions(const vd_hparams *hp, vd_arch_levels *lv, vd_err *err) {
-    const hp_model *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     int64_t r = hp->data.target_res;
     for (int i = 0; i < m->n_up; i++) {
         lv->up_res[i] = (int)r;
@@ -124,7 +124,7 @@ static vd_status check_mid(vd_err *err, const char *key, int i, int64_t c, doubl
 }
 
 static vd_status check_up_channels(const vd_hparams *hp, vd_arch_levels *lv, vd_err *err) {
-    const hp_model *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     for (int i = 0; i < m->n_up; i++) {
         lv->in_up[i] = i ? m->up_filters[i - 1] : m->input_conv_filters;
         if (m->up_strides[i] == 1 && i + 1 < m->n_up && m->up_filters[i] != lv->in_up[i])
@@ -140,7 +140,7 @@ static vd_status check_up_channels(const vd_hparams *hp, vd_arch_levels *lv, vd_
 }
 
 static vd_status check_down_level(const vd_hparams *hp, vd_arch_levels *lv, int i, vd_err *err) {
-    const hp_model *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     int n = m->n_down, c = m->down_filters[i], up = n - 1 - i;
     lv->in_down[i] = i ? m->down_filters[i - 1] : m->down_filters[0];
     if (m->down_strides[i] == 1 && lv->in_down[i] != c)
@@ -166,7 +166,7 @@ static vd_status check_down_level(const vd_hparams *hp, vd_arch_levels *lv, int 
 
 /* Exact table sizes, so the builder allocates once. */
 static vd_status count_tables(const vd_hparams *hp, vd_arch_levels *lv, vd_err *err) {
-    const hp_model *m = &hp->model;
+    const vd_hp_model *m = &hp->model;
     int64_t blocks = 3, cells = 0, convs = 2, extra = 1; /* input conv, h0, output conv */
     for (int i = 0; i < m->n_up; i++) {
         int64_t nb = m->up_n_blocks_per_res[i] + 1;

@@ -12,9 +12,6 @@
 #define VD_ARCH_MAX_REPEAT 4096      /* n_blocks_per_res, n_blocks, n_layers */
 #define VD_ARCH_MAX_TENSORS 400000
 
-/* The anonymous model section of vd_hparams, named for local use. */
-typedef typeof(((vd_hparams *)0)->model) hp_model;
-
 typedef struct vd_arch_levels {
     int in_up[VD_MAX_LEVELS];        /* channels into bottom-up level i */
     int up_res[VD_MAX_LEVELS];       /* resolution of level i before its pool (= its skip's) */

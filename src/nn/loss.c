@@ -34,7 +34,7 @@ double vd_loss_dims(const vd_hparams *hp) {
 
 /* The reference divides by (start + steps) in the linear schedule; kept on purpose. */
 double vd_beta_schedule(const vd_hparams *hp, int64_t step) {
-    const typeof(hp->loss) *L = &hp->loss;
+    const vd_hp_loss *L = &hp->loss;
     switch (L->variation_schedule) {
     case VD_BETA_NONE: return 1.0;
     case VD_BETA_LINEAR: {

@@ -10,7 +10,7 @@
 void vd_optim_apply(vd_backend *be, const vd_arch *a, const vd_hparams *hp, float *params,
                     const float *grads, float *m, float *v, int64_t t, double lr) {
     assert(t >= 1);
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     vd_optim_step step = {.kind = O->type, .lr = lr, .beta1 = O->beta1, .beta2 = O->beta2,
                           .eps = O->epsilon, .t = t};
     bool decay_on = hp->loss.use_weight_decay;
@@ -47,7 +47,7 @@ vd_status vd_grad_norm(vd_backend *be, const float *grads, int64_t n, float *dsu
 }
 
 vd_grad_check vd_grad_judge(const vd_hparams *hp, double norm) {
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     vd_grad_check c = {.norm = norm, .clip_coef = 1.0, .skip = false};
     if (O->clip_gradient_norm) {
         double coef = O->gradient_clip_norm_value / (norm + 1e-6);
@@ -69,7 +69,7 @@ vd_status vd_grad_norm_clip_skip(vd_backend *be, const vd_hparams *hp, float *gr
 }
 
 vd_status vd_optim_check(const vd_hparams *hp, vd_err *err) {
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     if (O->learning_rate_scheme == VD_LR_COSINE && O->warmup_steps > (double)O->decay_start)
         return vd_errorf(err, VD_ERR_INVALID,
                          "optimizer.warmup_steps: %g exceeds optimizer.decay_start %lld, which "

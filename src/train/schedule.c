@@ -12,7 +12,7 @@ static double warmup_factor(double warmup, int64_t step) {
 }
 
 static double cosine(const vd_hparams *hp, int64_t step) {
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     double lr0 = O->learning_rate;
     if (step < O->decay_start) return lr0 * warmup_factor(O->warmup_steps, step);
     if (lr0 <= 0) return 0; /* vd_optim_check rejects it: min_lr / lr0 */
@@ -28,14 +28,14 @@ static double noam(double lr0, double warmup, int64_t step) {
 }
 
 static double exponential(const vd_hparams *hp, int64_t step) {
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     double lr0 = O->learning_rate;
     double lr = lr0 * pow(O->decay_rate, (double)(step - O->decay_start) / (double)O->decay_steps);
     return fmin(fmax(lr, O->min_learning_rate), lr0);
 }
 
 double vd_lr_schedule(const vd_hparams *hp, int64_t step) {
-    const typeof(hp->optimizer) *O = &hp->optimizer;
+    const vd_hp_optimizer *O = &hp->optimizer;
     switch (O->learning_rate_scheme) {
     case VD_LR_COSINE: return cosine(hp, step);
     case VD_LR_CONSTANT: return O->learning_rate * warmup_factor(O->warmup_steps, step);
