@@ -1,4 +1,4 @@
-"""PyTorch twin of the vdvae model (MODEL.md sections 2-4 and 6), written for the C side's
+"""PyTorch twin of the vdvae model (docs/model.md sections 2-4 and 6), written for the C side's
 exactness check: same state_dict names, order and OIHW shapes as the reference, CPU only,
 float32, every random draw injectable so C and PyTorch can be fed the same noise."""
 
@@ -39,7 +39,7 @@ _FUNCS = {"max": max, "min": min}
 
 
 def _eval_node(node, where):
-    """Python literal expressions as MODEL.md section 1 allows: nothing is executed."""
+    """Python literal expressions as docs/model.md section 1 allows: nothing is executed."""
     if isinstance(node, ast.Expression):
         return _eval_node(node.body, where)
     if isinstance(node, ast.Constant):
@@ -91,7 +91,7 @@ def is_binarized(hp):
 
 
 def effective_pixels(hp):
-    """D of MODEL.md section 4: the KL (and Bernoulli) normaliser."""
+    """D of docs/model.md section 4: the KL (and Bernoulli) normaliser."""
     return (28 * 28 if is_binarized(hp) else hp.data.target_res ** 2) * hp.data.channels
 
 
@@ -392,7 +392,7 @@ def build_model(hp, seed=None):
     return VDVAE(hp)
 
 
-# ---- preprocessing (MODEL.md section 4) ------------------------------------------------------
+# ---- preprocessing (docs/model.md section 4) -------------------------------------------------
 
 
 def scale_pixels(v, num_bits):
@@ -534,7 +534,7 @@ def compute_loss(hp, x, logits, posts, priors, step, batch=None):
     }
 
 
-# ---- sampling (MODEL.md section 6) -----------------------------------------------------------
+# ---- sampling (docs/model.md section 6) ------------------------------------------------------
 
 
 def sample_mol(logits, hp, u_mix=None, u_logistic=None, temperature=None, generator=None):
