@@ -20,6 +20,11 @@ typedef enum vd_status {
 
 #define VD_ERR_MSG_MAX 1024
 
+/* The longest file path we build or accept, with its NUL (Linux's PATH_MAX). */
+#ifndef VD_PATH_MAX
+#define VD_PATH_MAX 4096
+#endif
+
 /* The context of the last failure; callers own it, usually on the stack. */
 typedef struct vd_err {
     vd_status code;

@@ -1,15 +1,13 @@
 /* The typed hyper-parameters: defaults from the key table, loading and validating a cfg,
  * the canonical text (every key, written to read back bit for bit), atomic saving, diffs. */
 #include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config/cfg_internal.h"
 #include "config/hparams_table.h"
+#include "core/fs.h"
 
 void vd_hparams_defaults(vd_hparams *hp) {
     memset(hp, 0, sizeof *hp); /* padding too, so that structs compare with memcmp */
@@ -179,42 +177,14 @@ vd_status vd_hparams_write(const vd_hparams *hp, FILE *f) {
     return ferror(f) ? VD_ERR_IO : VD_OK;
 }
 
-/* fsync the directory holding path, so that a rename in it survives a crash. */
-static void sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096] = ".";
-    if (slash && (size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return; /* best effort: the file itself is already on disk */
-    fsync(fd);
-    close(fd);
-}
-
-/* Write to a temporary file beside path, fsync it, then rename it over path: a crash leaves
- * the old file or the new one, never half of one. */
+/* A temporary file beside path, fsync'ed and renamed over it: a crash leaves the old file or
+ * the new one, never half of one. */
 vd_status vd_hparams_save(const vd_hparams *hp, const char *path, vd_err *err) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int e = 0, fd = mkstemp(tmp);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-    if (!f) {
-        e = errno ? errno : EIO;
-        if (fd >= 0) close(fd);
-    } else {
-        errno = 0;
-        if (vd_hparams_write(hp, f) || fflush(f) != 0 || fsync(fileno(f)) != 0) e = errno ? errno : EIO;
-        if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-        if (!e && rename(tmp, path) != 0) e = errno;
-    }
-    if (fd >= 0 && e) unlink(tmp);
-    free(tmp);
-    if (e) return vd_errorf(err, VD_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    sync_dir(path);
-    return VD_OK;
+    vd_atomic a;
+    vd_status st = vd_atomic_begin(&a, path, err);
+    if (st) return st;
+    vd_hparams_write(hp, a.f); /* a failed write sets the stream's error flag: the commit fails */
+    return vd_atomic_commit(&a, true, err);
 }
 
 /* ---- comparing --------------------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "vdvae/data.h"
 
 #define PATH_MAX_LEN 4096
@@ -94,27 +95,6 @@ static vd_status join_path(char *out, const char *dir, const char *name, const c
     int n = snprintf(out, PATH_MAX_LEN, "%s/%s%s", dir, name, suffix);
     if (n < 0 || n >= PATH_MAX_LEN)
         return vd_errorf(err, VD_ERR_INVALID, "%s/%s: path too long", dir, name);
-    return VD_OK;
-}
-
-/* mkdir -p: each prefix ending at a '/' is created in turn. */
-static vd_status make_dirs(const char *path, vd_err *err) {
-    char buf[PATH_MAX_LEN];
-    if (!*path) return vd_errorf(err, VD_ERR_INVALID, "empty folder name");
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return vd_errorf(err, VD_ERR_INVALID, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return vd_errorf(err, VD_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-        if (!c) break;
-        *p = c;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return vd_errorf(err, VD_ERR_IO, "%s: not a directory", path);
     return VD_OK;
 }
 
@@ -249,28 +229,27 @@ static void setup_curl(CURL *c, const char *url, FILE *out, char *errbuf, progre
     }
 }
 
-/* url -> path, durably written (fsync) so that the rename after verification is safe. */
-static vd_status fetch_url(const char *url, const char *path, const char *label, vd_err *err) {
-    FILE *out = fopen(path, "wb");
-    if (!out) return vd_errorf(err, VD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+/* url -> a->f, flushed so that the file can be hashed; the .part is removed on failure. */
+static vd_status fetch_url(const char *url, vd_atomic *a, const char *label, vd_err *err) {
     CURL *c = curl_easy_init();
     if (!c) {
-        fclose(out);
+        vd_atomic_abort(a);
         return vd_errorf(err, VD_ERR_INTERNAL, "libcurl: cannot create a transfer");
     }
     char errbuf[CURL_ERROR_SIZE] = "";
     progress pr = {label, 0.0, 0, false};
-    setup_curl(c, url, out, errbuf, isatty(STDERR_FILENO) ? &pr : NULL);
+    setup_curl(c, url, a->f, errbuf, isatty(STDERR_FILENO) ? &pr : NULL);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_cleanup(c);
     if (pr.drawn) fputc('\n', stderr);
-    bool write_ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
-    write_ok = (fclose(out) == 0) && write_ok;
+    bool write_ok = fflush(a->f) == 0 && !ferror(a->f);
+    int e = errno;
+    if (rc == CURLE_OK && write_ok) return VD_OK;
+    vd_atomic_abort(a);
     if (rc != CURLE_OK)
         return vd_errorf(err, curl_status(rc), "cannot fetch %s: %s", url,
                          errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    if (!write_ok) return vd_errorf(err, VD_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return VD_OK;
+    return vd_errorf(err, VD_ERR_IO, "%s: write failed: %s", a->tmp, strerror(e));
 }
 
 static vd_status make_url(char *url, const char *base, const char *name, vd_err *err) {
@@ -288,33 +267,34 @@ static bool sums_valid(const vd_download_file *file) {
     return true;
 }
 
-/* Keep a verified copy; otherwise fetch to .part, verify, rename. */
+/* Keep a verified copy; otherwise fetch to .part, verify, then fsync and rename: a file that
+ * fails its sum never takes the name. The .part name is fixed so that an interrupted download
+ * is overwritten by the next one rather than left beside it. */
 static vd_status fetch_one(const char *base, const char *dest, const vd_download_file *file,
                            vd_err *err) {
-    char path[PATH_MAX_LEN], part[PATH_MAX_LEN], url[PATH_MAX_LEN];
+    char path[PATH_MAX_LEN], url[PATH_MAX_LEN];
     digests d;
     vd_status st;
     if ((st = join_path(path, dest, file->name, "", err)) ||
-        (st = join_path(part, dest, file->name, ".part", err)) ||
         (st = make_url(url, base, file->name, err)))
         return st;
     if (file_exists(path)) {
         if ((st = hash_file(path, &d, err))) return st;
         if (sums_match(file, &d)) return VD_OK;
     }
-    if ((st = fetch_url(url, part, file->name, err)) || (st = hash_file(part, &d, err))) {
-        unlink(part);
+    vd_atomic a;
+    if ((st = vd_atomic_begin_as(&a, path, ".part", err)) ||
+        (st = fetch_url(url, &a, file->name, err)))
+        return st;
+    if ((st = hash_file(a.tmp, &d, err))) {
+        vd_atomic_abort(&a);
         return st;
     }
     if (!sums_match(file, &d)) {
-        unlink(part);
+        vd_atomic_abort(&a);
         return mismatch_error(path, url, file, &d, err);
     }
-    if (rename(part, path) != 0) {
-        st = vd_errorf(err, VD_ERR_IO, "%s: cannot rename to %s: %s", part, path, strerror(errno));
-        unlink(part);
-    }
-    return st;
+    return vd_atomic_commit(&a, true, err);
 }
 
 vd_status vd_data_download_files(const char *base_url, const char *dest_dir,
@@ -324,7 +304,7 @@ vd_status vd_data_download_files(const char *base_url, const char *dest_dir,
         if (!files[i].name || !sums_valid(&files[i]))
             return vd_errorf(err, VD_ERR_INVALID, "download entry %d (%s) has an invalid checksum", i,
                              files[i].name ? files[i].name : "no name");
-    vd_status st = make_dirs(dest_dir, err);
+    vd_status st = vd_mkdirs(dest_dir, err);
     if (st) return st;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return vd_errorf(err, VD_ERR_INTERNAL, "libcurl: global initialisation failed");
@@ -365,7 +345,7 @@ static vd_status parent_dirs(const char *path, vd_err *err) {
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) return VD_OK;
     *slash = '\0';
-    return make_dirs(dir, err);
+    return vd_mkdirs(dir, err);
 }
 
 static vd_status copy_data(struct archive *a, FILE *out, const char *archive, const char *part,
@@ -382,23 +362,18 @@ static vd_status copy_data(struct archive *a, FILE *out, const char *archive, co
     return VD_OK;
 }
 
-/* One regular member, through a .part file like the downloads. */
+/* One regular member, through a .part file like the downloads; not fsync'ed: the archive is
+ * kept and the members can be extracted again. */
 static vd_status extract_file(struct archive *a, const char *archive, const char *path,
                               vd_err *err) {
-    char part[PATH_MAX_LEN];
-    if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
-        return vd_errorf(err, VD_ERR_INVALID, "%s: path too long", path);
     vd_status st = parent_dirs(path, err);
-    if (st) return st;
-    FILE *out = fopen(part, "wb");
-    if (!out) return vd_errorf(err, VD_ERR_IO, "%s: cannot create: %s", part, strerror(errno));
-    st = copy_data(a, out, archive, part, err);
-    if (fclose(out) != 0 && !st)
-        st = vd_errorf(err, VD_ERR_IO, "%s: write failed: %s", part, strerror(errno));
-    if (!st && rename(part, path) != 0)
-        st = vd_errorf(err, VD_ERR_IO, "%s: cannot rename: %s", part, strerror(errno));
-    if (st) unlink(part);
-    return st;
+    vd_atomic out;
+    if (st || (st = vd_atomic_begin_as(&out, path, ".part", err))) return st;
+    if ((st = copy_data(a, out.f, archive, out.tmp, err))) {
+        vd_atomic_abort(&out);
+        return st;
+    }
+    return vd_atomic_commit(&out, false, err);
 }
 
 static vd_status extract_entry(struct archive *a, struct archive_entry *e, const char *archive,
@@ -407,7 +382,7 @@ static vd_status extract_entry(struct archive *a, struct archive_entry *e, const
     vd_status st = check_entry(e, archive, err);
     if (!st) st = join_path(path, dest, archive_entry_pathname(e), "", err);
     if (st) return st;
-    if (archive_entry_filetype(e) == AE_IFDIR) return make_dirs(path, err);
+    if (archive_entry_filetype(e) == AE_IFDIR) return vd_mkdirs(path, err);
     return extract_file(a, archive, path, err);
 }
 

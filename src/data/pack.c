@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/fs.h"
 #include "vdvae/data.h"
 
 #define PACK_MAGIC "VDPACK1"
@@ -109,24 +110,7 @@ static vd_status write_body(int fd, const vd_images *im, const pack_header *ph, 
         const char *s = image_name(im, i, buf, sizeof buf);
         st = write_all(fd, s, strlen(s) + 1, tmp, err);
     }
-    if (!st && fsync(fd) != 0)
-        st = vd_errorf(err, VD_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     return st;
-}
-
-/* The directory entry of the rename is durable only once the directory itself is synced. */
-static void sync_parent_dir(const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 static vd_status check_images(const vd_images *im, const char *path, vd_err *err) {
@@ -147,23 +131,14 @@ vd_status vd_pack_write(const char *path, const vd_images *im, vd_err *err) {
         ph.flags = PACK_FLAG_NAMES;
         ph.names_off = ph.pix_off + ph.n * ph.h * ph.w * ph.c;
     }
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-        return vd_errorf(err, VD_ERR_INVALID, "%s: path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return vd_errorf(err, VD_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    fchmod(fd, 0644); /* mkstemp's 0600 would make a dataset private to its writer */
-    st = write_body(fd, im, &ph, tmp, err);
-    if (close(fd) != 0 && !st)
-        st = vd_errorf(err, VD_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = vd_errorf(err, VD_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (st) {
-        unlink(tmp);
+    vd_atomic a;
+    if ((st = vd_atomic_begin(&a, path, err))) return st;
+    /* straight to the descriptor: nothing goes through the stream's buffer */
+    if ((st = write_body(fileno(a.f), im, &ph, a.tmp, err))) {
+        vd_atomic_abort(&a);
         return st;
     }
-    sync_parent_dir(path);
-    return VD_OK;
+    return vd_atomic_commit(&a, true, err);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

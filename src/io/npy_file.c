@@ -1,13 +1,12 @@
 /* Whole .npy files on disk (div_stats and other arrays that Python users load with
  * numpy.load, no pickle), on the shared header code of src/io/npy.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/fs.h"
 #include "core/util.h"
 #include "io/npy.h"
 #include "vdvae/io.h"
@@ -19,16 +18,6 @@ static const char *npy_descr(vd_dtype t) {
     case VD_DTYPE_I64: return "<i8";
     default: return NULL;
     }
-}
-
-static int write_file(const char *tmp, const char *hdr, size_t hn, const void *data, size_t nbytes) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) return errno;
-    int e = vd_write_all(fd, hdr, hn);
-    if (!e) e = vd_write_all(fd, data, nbytes);
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    return e;
 }
 
 vd_status vd_npy_write(const char *path, vd_dtype dtype, int ndim, const int64_t *shape, const void *data,
@@ -44,15 +33,17 @@ vd_status vd_npy_write(const char *path, vd_dtype dtype, int ndim, const int64_t
     char hdr[1024];
     size_t hn = vd_npy_format_header(descr, ndim, shape, hdr, sizeof hdr);
     if (!hn) return vd_errorf(err, VD_ERR_INVALID, "%s: .npy header too long", path);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int e = write_file(tmp, hdr, hn, data, (size_t)numel * vd_dtype_size(dtype));
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) unlink(tmp);
-    free(tmp);
-    return e ? vd_errorf(err, VD_ERR_IO, "%s: cannot write .npy: %s", path, strerror(e)) : VD_OK;
+    vd_atomic a;
+    vd_status st = vd_atomic_begin(&a, path, err);
+    if (st) return st;
+    /* straight to the descriptor: nothing goes through the stream's buffer */
+    int e = vd_write_all(fileno(a.f), hdr, hn);
+    if (!e) e = vd_write_all(fileno(a.f), data, (size_t)numel * vd_dtype_size(dtype));
+    if (e) {
+        vd_atomic_abort(&a);
+        return vd_errorf(err, VD_ERR_IO, "%s: cannot write .npy: %s", path, strerror(e));
+    }
+    return vd_atomic_commit(&a, true, err);
 }
 
 typedef struct file_reader {

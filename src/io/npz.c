@@ -2,7 +2,6 @@
  * that stores or deflates through libzip and renames into place, and a reader of any such file. */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include "core/fs.h"
 #include "io/npy.h"
 #include "vdvae/io.h"
 
@@ -243,21 +243,6 @@ vd_status vd_npz_add(vd_npz_writer *w, const char *name, const char *dtype, int 
     return s;
 }
 
-/* Make the rename itself durable; a directory that cannot be synced is not an error. */
-static void sync_parent(const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 /* libzip writes the archive (to its own temporary, renamed to w->tmp); we fsync and rename. */
 static vd_status finish(vd_npz_writer *w, vd_err *err) {
     if (w->failed)
@@ -268,17 +253,7 @@ static vd_status finish(vd_npz_writer *w, vd_err *err) {
         return vd_errorf(err, VD_ERR_IO, "%s: cannot write %s: %s", w->path, w->tmp,
                          zip_strerror(w->za));
     w->za = NULL;
-    int fd = open(w->tmp, O_RDONLY | O_CLOEXEC);
-    vd_status s = VD_OK;
-    if (fd < 0 || fsync(fd) != 0)
-        s = vd_errorf(err, VD_ERR_IO, "%s: fsync failed: %s", w->tmp, strerror(errno));
-    if (fd >= 0) close(fd);
-    if (s == VD_OK && rename(w->tmp, w->path) != 0)
-        s = vd_errorf(err, VD_ERR_IO, "%s: cannot rename %s over it: %s", w->path, w->tmp,
-                      strerror(errno));
-    if (s != VD_OK) unlink(w->tmp);
-    else sync_parent(w->path);
-    return s;
+    return vd_rename_durable(w->tmp, w->path, err);
 }
 
 vd_status vd_npz_writer_close(vd_npz_writer *w, vd_err *err) {

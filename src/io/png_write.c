@@ -2,15 +2,13 @@
  * float-to-pixel conversion of model outputs. */
 #include "vdvae/image.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/fs.h"
 #include "core/util.h"
 
 static vd_status check_shape(int h, int w, int c, vd_err *err) {
@@ -49,37 +47,24 @@ vd_status vd_png_encode(const uint8_t *pix, int h, int w, int c, uint8_t **buf, 
     return VD_OK;
 }
 
-/* data to tmp, fsync'ed; 0 or an errno. */
-static int write_tmp(const char *tmp, const uint8_t *data, size_t n) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) return errno;
-    int e = vd_write_all(fd, data, n);
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    return e;
-}
-
 vd_status vd_png_write(const char *path, const uint8_t *pix, int h, int w, int c, vd_err *err) {
     uint8_t *png;
     size_t n;
     vd_status st = vd_png_encode(pix, h, w, c, &png, &n, err);
     if (st) return vd_err_prefix(err, "%s", path);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
+    vd_atomic a;
+    if ((st = vd_atomic_begin(&a, path, err))) {
         free(png);
-        return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", path);
+        return st;
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int e = write_tmp(tmp, png, n);
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        st = vd_errorf(err, VD_ERR_IO, "%s: cannot write PNG: %s", path, strerror(e));
-    }
-    free(tmp);
+    /* straight to the descriptor: nothing goes through the stream's buffer */
+    int e = vd_write_all(fileno(a.f), png, n);
     free(png);
-    return st;
+    if (e) {
+        vd_atomic_abort(&a);
+        return vd_errorf(err, VD_ERR_IO, "%s: cannot write PNG: %s", path, strerror(e));
+    }
+    return vd_atomic_commit(&a, true, err);
 }
 
 vd_status vd_image_grid(const uint8_t *images, int n, int h, int w, int c, int cols, int pad,

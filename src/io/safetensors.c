@@ -6,9 +6,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/fs.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -610,38 +610,7 @@ static vd_status write_body(vd_st_writer *w, int fd, const char *hdr, size_t hle
     for (int i = 0; ok && i < w->n; i++)
         ok = write_all(fd, w->e[i].data, w->e[i].nbytes);
     if (!ok) return vd_errorf(err, VD_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fsync(fd) != 0)
-        return vd_errorf(err, VD_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     return VD_OK;
-}
-
-/* A new file next to path, never an existing one (O_EXCL), with the umask's permissions. */
-static int create_temp(const char *path, char *tmp, size_t cap) {
-    static atomic_uint counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-/* Make the rename itself durable; a directory that cannot be synced is not an error. */
-static void sync_parent(const char *path) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = 0;
-    else if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -671,28 +640,17 @@ vd_status vd_st_writer_finish(vd_st_writer *w, const char *path, vd_err *err) {
     char *hdr = header_text(w, &hlen);
     if (!hdr)
         return vd_errorf(err, VD_ERR_NOMEM, "%s: cannot build the header: out of memory", path);
-    char tmp[PATH_MAX];
-    int fd = -1;
-    if (strlen(path) + 40 < sizeof tmp)
-        fd = create_temp(path, tmp, sizeof tmp);
-    else
-        errno = ENAMETOOLONG;
-    if (fd < 0) {
+    vd_atomic a;
+    if ((s = vd_atomic_begin(&a, path, err))) {
         free(hdr);
-        return vd_errorf(err, VD_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,
-                         strerror(errno));
-    }
-    s = write_body(w, fd, hdr, hlen, tmp, err);
-    free(hdr);
-    if (close(fd) != 0 && !s)
-        s = vd_errorf(err, VD_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (!s && rename(tmp, path) != 0)
-        s = vd_errorf(err, VD_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                      strerror(errno));
-    if (s) {
-        unlink(tmp);
         return s;
     }
-    sync_parent(path);
-    return VD_OK;
+    /* straight to the descriptor: nothing goes through the stream's buffer */
+    s = write_body(w, fileno(a.f), hdr, hlen, a.tmp, err);
+    free(hdr);
+    if (s) {
+        vd_atomic_abort(&a);
+        return s;
+    }
+    return vd_atomic_commit(&a, true, err);
 }

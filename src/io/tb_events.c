@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/util.h"
 
 #include "io/crc32c.h"
@@ -117,18 +117,6 @@ static void pb_packed_doubles(pb *b, int field, const double *v, size_t n) {
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-/* mkdir -p; 0 or the errno of the first component that could not be made. */
-static int make_dirs(char *path) {
-    for (char *s = path + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        int e = mkdir(path, 0777) != 0 && errno != EEXIST ? errno : 0;
-        *s = '/';
-        if (e) return e;
-    }
-    return mkdir(path, 0777) != 0 && errno != EEXIST ? errno : 0;
-}
-
 static double wall_time(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -206,11 +194,8 @@ static vd_status append_value(vd_tb *tb, int64_t step, pb *value, vd_err *err) {
 
 vd_status vd_tb_open(vd_tb **out, const char *dir, vd_err *err) {
     *out = NULL;
-    char *d = strdup(dir);
-    if (!d) return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", dir);
-    int e = *d ? make_dirs(d) : ENOENT;
-    free(d);
-    if (e) return vd_errorf(err, VD_ERR_IO, "%s: cannot create directory: %s", dir, strerror(e));
+    vd_status st = vd_mkdirs(dir, err);
+    if (st) return st;
     vd_tb *tb = calloc(1, sizeof *tb);
     if (!tb) return vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", dir);
     tb->fd = create_event_file(dir, &tb->path, err);
@@ -221,8 +206,8 @@ vd_status vd_tb_open(vd_tb **out, const char *dir, vd_err *err) {
     pb ev = {0};
     pb_double(&ev, 1, wall_time());
     pb_bytes(&ev, 3, "brain.Event:2", strlen("brain.Event:2"));
-    vd_status st = ev.oom ? vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", tb->path)
-                          : append_record(tb, &ev, err);
+    st = ev.oom ? vd_errorf(err, VD_ERR_NOMEM, "%s: out of memory", tb->path)
+                : append_record(tb, &ev, err);
     free(ev.p);
     if (!st) st = vd_tb_flush(tb, err);
     if (st) {
