@@ -115,6 +115,11 @@ void vd_arch_memory_plan(const vd_arch *a, int batch, vd_arch_memory *m);
 /* Forward FLOPs of one conv per image: 2 * res_out^2 * c_out * c_in * kh * kw. */
 double vd_conv_flops(const vd_conv *c);
 
+/* The per-latent-group temperatures (top-down order, a->n_td of them) of one
+ * temperature_settings entry: a level's value is shared by its blocks; ('linear', a, b) gives
+ * level i the value a + (b - a) i / n_levels, n_levels = len(down_strides). */
+void vd_arch_latent_temps(const vd_arch *a, int n_levels, const vd_temp_setting *t, float *temps);
+
 const char *vd_block_kind_str(vd_block_kind k);
 const char *vd_init_kind_str(vd_init_kind k);
 

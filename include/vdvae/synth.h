@@ -1,5 +1,5 @@
-/* Synthesis (reconstruction, generation, div_stats, encoding) and its image metrics.
- * Sections are owned by different parts of src/synth/; add new ones below, not inside. */
+/* Inference on a trained run: evaluation (vdvae eval) and synthesis (vdvae synth:
+ * reconstruction, generation, div_stats, encoding, decoding). */
 #ifndef VDVAE_SYNTH_H
 #define VDVAE_SYNTH_H
 
@@ -8,35 +8,39 @@
 
 #include "vdvae/config.h"
 #include "vdvae/model.h"
-#include "vdvae/train.h"
+#include "vdvae/run.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- SSIM (src/synth/ssim.c) ------------------------------------------------------------
- * Structural similarity as the reference's reconstruction mode reports it: an 11x11
- * Gaussian window (sigma 1.5, normalised to sum 1) applied per channel with zero padding
- * of 5, so the map has the image's size and border pixels see a window of weight < 1;
- * k1 = 0.01, k2 = 0.03, max value 255. The map is averaged over pixels, then channels.
- *
- * Images are NHWC float, already on the 0..255 scale: map the model's [-1, 1] values with
- * v * 127.5 + 127.5 first. Computed in double; any h, w >= 1 (also smaller than the
- * window); c >= 1. Allocation-free and thread-safe. The reference reports 0 for
- * binarized_mnist; that choice is the caller's. */
+/* ---- evaluation of a trained run (vdvae eval, src/synth/eval.c) -------------------------- */
 
-/* SSIM of one h x w x c image pair, in [-1, 1] (1 when a == b). */
-double vd_ssim_image(const float *a, const float *b, int h, int w, int c);
+typedef enum vd_split_kind { VD_EVAL_VAL = 1, VD_EVAL_TEST = 2 } vd_split_kind;
 
-/* The SUM over n image pairs of vd_ssim_image: the reference sums per-image SSIM and divides
- * by the global batch size, so callers divide by theirs. Parallel over images (OpenMP),
- * with a result independent of the thread count. */
-double vd_ssim_batch(const float *a, const float *b, int n, int h, int w, int c);
+typedef struct vd_eval_opts {
+    const char *backend;           /* a name of vd_backend_names(); NULL: "cpu" */
+    int threads;                   /* <= 0: the OpenMP default */
+    vd_split_kind split;
+    bool no_ema;                   /* the plain weights instead of the EMA weights */
+    const char *samples_png;       /* where a grid of prior samples goes (NULL: none) */
+    bool quiet;                    /* no summary on stdout */
+} vd_eval_opts;
 
-/* ---- end of SSIM ------------------------------------------------------------------------ */
+typedef struct vd_eval_result {
+    double nelbo, recon, kl, ssim; /* bits/dim (nats per image for binarized MNIST); SSIM */
+    int images;
+    int64_t step;                  /* of the checkpoint evaluated */
+} vd_eval_result;
+
+/* NELBO of the newest checkpoint of run rd (hp: its saved config) on a whole split, with the
+ * model built for train.batch_size, plus a grid of prior samples (the first
+ * temperature_settings entry) written to o->samples_png. */
+vd_status vd_eval_run(const vd_hparams *hp, const vd_rundir *rd, const vd_eval_opts *o,
+                      vd_eval_result *out, vd_err *err);
 
 /* ---- inference modes (src/synth/synth*.c) -------------------------------------------------
- * vdvae synth: MODEL.md section 6 on a trained run, with hp the run's saved config. The net
+ * vdvae synth: docs/model.md section 6 on a trained run, with hp the run's saved config. The net
  * is built for synthesis.batch_size. Every random draw comes from Philox under run.seed, so a
  * run gives the same files at any thread count. Files, under out_dir:
  * - generation: setup-<k>-image-<i>.png for temperature setting k (i counts from 0 in each
@@ -58,7 +62,7 @@ typedef struct vd_synth_opts {
     bool no_ema;                /* the plain weights instead of the EMA weights */
     const char *out_dir;        /* NULL: logs-<name>/synthesis-<mode> */
     const char *div_stats_path; /* NULL: the default above */
-    const char *backend;        /* "cpu" (default) or "cpu_ref" */
+    const char *backend;        /* a name of vd_backend_names(); NULL: "cpu" */
     int threads;                /* <= 0: the OpenMP default */
     bool quiet;                 /* no progress or summary on the terminal */
     const char *input;          /* decoding: the encodings file (NULL: the encoding mode's
@@ -83,11 +87,6 @@ typedef struct vd_synth_result {
 /* Run hp->synthesis.synthesis_mode on run rd. */
 vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth_opts *o,
                        vd_synth_result *r, vd_err *err);
-
-/* The per-latent-group temperatures (top-down order, a->n_td of them) of one
- * temperature_settings entry: a level's value is shared by its blocks; ('linear', a, b) gives
- * level i the value a + (b - a) i / n_levels, n_levels = len(down_strides). */
-void vd_synth_latent_temps(const vd_arch *a, int n_levels, const vd_temp_setting *t, float *temps);
 
 /* ---- end of inference modes --------------------------------------------------------------- */
 

@@ -25,8 +25,3 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
     return 2;
 }
-
-int vd_cli_not_built(const char *cmd, const char *what) {
-    fprintf(stderr, "vdvae %s: %s is not built yet in this version of vdvae\n", cmd, what);
-    return 2;
-}

@@ -17,7 +17,5 @@ int vd_cli_add_set(vd_cli_sets *sets, const char *cmd, const char *arg);
 int vd_cli_fail(const char *cmd, const vd_err *err);
 /* Print "vdvae CMD: <fmt>" plus a hint to use --help; returns 2. */
 int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The message and exit code of a subcommand a later release fills. */
-int vd_cli_not_built(const char *cmd, const char *what);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "vdvae/train.h"
+#include "vdvae/synth.h"
 
 static void eval_help(void) {
     printf("usage: vdvae eval CFG [--split test|val] [--no-ema] [--dir DIR] [--samples PNG]\n"
@@ -41,8 +41,7 @@ static int write_json(const char *path, const char *split, const char *cfg, bool
 
 typedef struct eval_args {
     const char *split, *dir, *samples, *json;
-    bool no_ema;
-    vd_train_opts o;
+    vd_eval_opts o;
 } eval_args;
 
 static int run_eval(const char *cfg, eval_args *a) {
@@ -53,21 +52,17 @@ static int run_eval(const char *cfg, eval_args *a) {
     int rc = 0;
     char samples[VD_PATH_MAX + 64], json[VD_PATH_MAX + 64];
     if (!hp) return 1;
-    if (vd_hparams_load(hp, cfg, NULL, 0, &err) || vd_rundir_paths(&rd, a->dir, hp->run.name, &err)) {
-        rc = vd_cli_fail("eval", &err);
-    } else if (access(rd.hparams_path, R_OK) != 0) {
-        fprintf(stderr, "vdvae eval: no run '%s' in %s (no %s): train it first\n", hp->run.name, a->dir, rd.hparams_path);
-        rc = 2;
-    } else if (vd_hparams_load(hp, rd.hparams_path, NULL, 0, &err)) {
+    if (vd_hparams_load(hp, cfg, NULL, 0, &err) || vd_rundir_read(&rd, a->dir, hp->run.name, NULL, 0, hp, &err)) {
         rc = vd_cli_fail("eval", &err);
     } else {
         snprintf(samples, sizeof samples, "%s/samples-%s.png", rd.logs_dir, a->split);
         snprintf(json, sizeof json, "%s/eval-%s.json", rd.logs_dir, a->split);
-        vd_split_kind k = !strcmp(a->split, "test") ? VD_EVAL_TEST : VD_EVAL_VAL;
-        const char *png = a->samples ? a->samples : samples, *js = a->json ? a->json : json;
-        if (vd_train_evaluate(hp, &rd, &a->o, k, a->no_ema, png, &r, &err)) rc = vd_cli_fail("eval", &err);
-        else if (!(rc = write_json(js, a->split, rd.hparams_path, a->no_ema, &r)) && !a->o.quiet)
-            printf("wrote %s and %s\n", js, png);
+        a->o.split = !strcmp(a->split, "test") ? VD_EVAL_TEST : VD_EVAL_VAL;
+        a->o.samples_png = a->samples ? a->samples : samples;
+        const char *js = a->json ? a->json : json;
+        if (vd_eval_run(hp, &rd, &a->o, &r, &err)) rc = vd_cli_fail("eval", &err);
+        else if (!(rc = write_json(js, a->split, rd.hparams_path, a->o.no_ema, &r)) && !a->o.quiet)
+            printf("wrote %s and %s\n", js, a->o.samples_png);
     }
     free(hp);
     return rc;
@@ -79,12 +74,12 @@ int vd_cmd_eval(int argc, char **argv) {
         {"samples", required_argument, 0, 'p'}, {"json", required_argument, 0, 'j'},
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    eval_args a = {.split = "test", .dir = ".", .o = {.backend = "cpu", .log_every = 50}};
+    eval_args a = {.split = "test", .dir = ".", .o = {.backend = "cpu"}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         if (c == 'S') a.split = optarg;
-        else if (c == 'E') a.no_ema = true;
+        else if (c == 'E') a.o.no_ema = true;
         else if (c == 'd') a.dir = optarg;
         else if (c == 'p') a.samples = optarg;
         else if (c == 'j') a.json = optarg;

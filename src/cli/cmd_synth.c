@@ -66,12 +66,8 @@ static int run_synth(const char *cfg, synth_args *a) {
     vd_synth_result r;
     int rc = 0;
     if (!hp) return 1;
-    if (vd_hparams_load(hp, cfg, NULL, 0, &err) || vd_rundir_paths(&rd, a->dir, hp->run.name, &err)) {
-        rc = vd_cli_fail("synth", &err);
-    } else if (access(rd.hparams_path, R_OK) != 0) {
-        fprintf(stderr, "vdvae synth: no run '%s' in %s (no %s): train it first\n", hp->run.name, a->dir, rd.hparams_path);
-        rc = 2;
-    } else if (vd_hparams_load(hp, rd.hparams_path, a->sets.items, a->sets.n, &err)) {
+    if (vd_hparams_load(hp, cfg, NULL, 0, &err) ||
+        vd_rundir_read(&rd, a->dir, hp->run.name, a->sets.items, a->sets.n, hp, &err)) {
         rc = vd_cli_fail("synth", &err);
     } else {
         a->o.no_ema = a->ema == 0 || (a->ema < 0 && !hp->synthesis.load_ema_weights);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "vdvae/run.h"
 
 typedef struct vd_command {
     const char *name;
@@ -13,7 +14,7 @@ typedef struct vd_command {
 static const vd_command commands[] = {
     {"train", vd_cmd_train, "train a model from a .cfg (creates or resumes the run logs-<name>/)"},
     {"eval", vd_cmd_eval, "NELBO of a trained run on its test split, and a grid of samples"},
-    {"synth", vd_cmd_synth, "inference: reconstruction, generation, div_stats, encoding (not built yet)"},
+    {"synth", vd_cmd_synth, "inference: reconstruction, generation, div_stats, encoding, decoding"},
     {"info", vd_cmd_info, "blocks, parameter count, FLOPs and memory plan of a .cfg"},
     {"bench", vd_cmd_bench, "time training steps: seconds/step, images/s, GFLOP/s, peak memory"},
     {"reset", vd_cmd_reset, "delete a run's logs-<name>/ and checkpoints-<name>/"},
@@ -26,8 +27,8 @@ static void usage(FILE *f) {
                "Efficient-VDVAE in C: train, evaluate, sample and encode images.\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'vdvae <command> --help' describes a command's options.\n"
-               "Exit codes: 0 success, 2 bad input (config, flags, files) or a command not built yet,\n"
-               "1 any other failure.\n");
+               "Backends (--backend): %s.\n"
+               "Exit codes: 0 success, 2 bad input (config, flags, files), 1 any other failure.\n", vd_backend_names());
 }
 
 int main(int argc, char **argv) {

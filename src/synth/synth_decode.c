@@ -33,10 +33,10 @@ typedef struct dec_state {
 } dec_state;
 
 static void dec_free(vd_synth *s, dec_state *d) {
-    for (int g = 0; d->g && g < s->arch.n_td; g++) {
+    for (int g = 0; d->g && g < s->ses.arch.n_td; g++) {
         free(d->g[g].stats);
-        if (d->g[g].z) s->be->i->dealloc(s->be, d->g[g].z);
-        if (d->g[g].mask) s->be->i->dealloc(s->be, d->g[g].mask);
+        if (d->g[g].z) s->ses.be->i->dealloc(s->ses.be, d->g[g].z);
+        if (d->g[g].mask) s->ses.be->i->dealloc(s->ses.be, d->g[g].mask);
     }
     free(d->g), free(d->zh), free(d->grid), free(d->logits);
     if (d->f) vd_npz_close(d->f);
@@ -81,8 +81,8 @@ static vd_status load_kept(vd_synth *s, dec_state *d, int g, vd_err *err) {
                            (long long)c, dg->v - 1);
         else m[c] = 1.f;
     }
-    if (!st && !(dg->mask = s->be->i->alloc(s->be, (size_t)dg->v * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    if (!st) s->be->i->upload(s->be, dg->mask, m, (size_t)dg->v * sizeof(float));
+    if (!st && !(dg->mask = s->ses.be->i->alloc(s->ses.be, (size_t)dg->v * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    if (!st) s->ses.be->i->upload(s->ses.be, dg->mask, m, (size_t)dg->v * sizeof(float));
     free(m);
     return st;
 }
@@ -105,7 +105,7 @@ static vd_status load_block(dec_state *d, int g, vd_err *err) {
 }
 
 static vd_status dec_open(vd_synth *s, dec_state *d, vd_err *err) {
-    const vd_arch *a = &s->arch;
+    const vd_arch *a = &s->ses.arch;
     vd_status st = vd_npz_open(&d->f, d->path, err);
     if (!st) st = check_meta(s, d, err);
     if (!st) st = vd_npz_get(d->f, "names", "U", 1, &d->names, err);
@@ -114,19 +114,19 @@ static vd_status dec_open(vd_synth *s, dec_state *d, vd_err *err) {
     if (!(d->g = calloc((size_t)a->n_td, sizeof *d->g))) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     int64_t most = 0;
     for (int g = 0; g < a->n_td && !st; g++) {
-        const vd_block *b = &a->blocks[s->net.latent_block[g]];
+        const vd_block *b = &a->blocks[s->ses.net.latent_block[g]];
         dec_group *dg = &d->g[g];
         dg->r = b->res_out, dg->v = b->n_variates;
-        int64_t f = (int64_t)s->net.batch * dg->r * dg->r * dg->v;
+        int64_t f = (int64_t)s->ses.net.batch * dg->r * dg->r * dg->v;
         if (f > most) most = f;
         st = load_kept(s, d, g, err);
         if (!st) st = load_block(d, g, err);
-        if (!st && !(dg->z = s->be->i->alloc(s->be, (size_t)f * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+        if (!st && !(dg->z = s->ses.be->i->alloc(s->ses.be, (size_t)f * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     }
     if (!st && vd_npz_count(d->f) != 2 * a->n_td + 2)
         st = vd_errorf(err, VD_ERR_INVALID, "%s: %d arrays where this model's encodings have %d (block_<i>, kept_<i> for %d "
                        "latent groups, names, meta)", d->path, vd_npz_count(d->f), 2 * a->n_td + 2, a->n_td);
-    size_t img = (size_t)s->out_res * s->out_res * a->image_ch, n_grid = d->n < GRID_MAX ? (size_t)d->n : GRID_MAX;
+    size_t img = (size_t)s->ses.out_res * s->ses.out_res * a->image_ch, n_grid = d->n < GRID_MAX ? (size_t)d->n : GRID_MAX;
     d->zh = st ? NULL : malloc((size_t)most * sizeof(float));
     d->grid = st ? NULL : malloc(n_grid * img * sizeof(float));
     if (!st && s->o->dump_logits) d->logits = malloc((size_t)d->n * a->image_res * a->image_res * a->out_ch * sizeof(float));
@@ -137,14 +137,14 @@ static vd_status dec_open(vd_synth *s, dec_state *d, vd_err *err) {
 /* z of images first..first+count into the device: stored means at kept variates, zeros
  * elsewhere (the mask sends those to the prior) and in the padding of a last batch. */
 static void upload_z(vd_synth *s, dec_state *d, int64_t first, int count) {
-    for (int g = 0; g < s->arch.n_td; g++) {
+    for (int g = 0; g < s->ses.arch.n_td; g++) {
         dec_group *dg = &d->g[g];
-        int64_t pos = (int64_t)dg->r * dg->r, total = (int64_t)s->net.batch * pos * dg->v;
+        int64_t pos = (int64_t)dg->r * dg->r, total = (int64_t)s->ses.net.batch * pos * dg->v;
         memset(d->zh, 0, (size_t)total * sizeof(float));
         const float *in = dg->stats + first * pos * dg->vk * 2;
         for (int64_t i = 0; i < count * pos; i++)
             for (int k = 0; k < dg->vk; k++, in += 2) d->zh[i * dg->v + dg->kept[k]] = in[0];
-        s->be->i->upload(s->be, dg->z, d->zh, (size_t)total * sizeof(float));
+        s->ses.be->i->upload(s->ses.be, dg->z, d->zh, (size_t)total * sizeof(float));
     }
 }
 
@@ -161,23 +161,23 @@ static void png_name(const char *name, char *buf, size_t cap) {
 }
 
 static vd_status write_batch(vd_synth *s, dec_state *d, int64_t first, int count, vd_err *err) {
-    size_t img = (size_t)s->out_res * s->out_res * s->arch.image_ch;
+    size_t img = (size_t)s->ses.out_res * s->ses.out_res * s->ses.arch.image_ch;
     char name[256], file[256], path[VD_PATH_MAX + 300];
     vd_status st = VD_OK;
     for (int i = 0; i < count && !st; i++) {
         if ((st = vd_npz_string(d->names, first + i, name, sizeof name, err))) break;
         png_name(name, file, sizeof file);
         snprintf(path, sizeof path, "%s/%s.png", s->out_dir, file);
-        st = vd_synth_write_png(s, path, s->host + i * img, s->out_res, err);
-        if (first + i < GRID_MAX) memcpy(d->grid + (first + i) * img, s->host + i * img, img * sizeof(float));
+        st = vd_synth_write_png(s, path, s->ses.host + i * img, s->ses.out_res, err);
+        if (first + i < GRID_MAX) memcpy(d->grid + (first + i) * img, s->ses.host + i * img, img * sizeof(float));
     }
     return st;
 }
 
 static vd_status decode_batch(vd_synth *s, dec_state *d, int64_t j, vd_err *err) {
-    const vd_arch *a = &s->arch;
-    int64_t first = j * s->net.batch;
-    int count = d->n - first < s->net.batch ? (int)(d->n - first) : s->net.batch;
+    const vd_arch *a = &s->ses.arch;
+    int64_t first = j * s->ses.net.batch;
+    int count = d->n - first < s->ses.net.batch ? (int)(d->n - first) : s->ses.net.batch;
     uint64_t seed = (uint64_t)s->hp->run.seed;
     float **z = malloc((size_t)a->n_td * sizeof *z), **masks = malloc((size_t)a->n_td * sizeof *masks);
     if (!z || !masks) return free(z), free(masks), vd_errorf(err, VD_ERR_NOMEM, "out of memory");
@@ -188,14 +188,14 @@ static vd_status decode_batch(vd_synth *s, dec_state *d, int64_t j, vd_err *err)
         z[g] = d->g[g].z, masks[g] = d->g[g].mask;
     }
     upload_z(s, d, first, count);
-    vd_net_decode(&s->net, (const float *const *)z, (const float *const *)masks, s->temps, s->prior_noise);
+    vd_net_decode(&s->ses.net, (const float *const *)z, (const float *const *)masks, s->temps, s->prior_noise);
     free(z), free(masks);
     vd_noise out = {.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_OUTPUT)};
-    vd_net_sample_output(&s->net, (float)s->hp->synthesis.output_temperature, &out, s->samples);
-    size_t img = (size_t)s->out_res * s->out_res * a->image_ch, limg = (size_t)a->image_res * a->image_res * a->out_ch;
-    s->be->i->download(s->be, s->host, s->samples, (size_t)count * img * sizeof(float));
-    if (d->logits) s->be->i->download(s->be, d->logits + first * limg, s->net.logits, (size_t)count * limg * sizeof(float));
-    vd_status st = vd_backend_check(s->be, err);
+    vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);
+    size_t img = (size_t)s->ses.out_res * s->ses.out_res * a->image_ch, limg = (size_t)a->image_res * a->image_res * a->out_ch;
+    s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, (size_t)count * img * sizeof(float));
+    if (d->logits) s->ses.be->i->download(s->ses.be, d->logits + first * limg, s->ses.net.logits.data, (size_t)count * limg * sizeof(float));
+    vd_status st = vd_backend_check(s->ses.be, err);
     return st ? st : write_batch(s, d, first, count, err);
 }
 
@@ -205,16 +205,16 @@ vd_status vd_synth_decoding(vd_synth *s, vd_synth_result *r, vd_err *err) {
     else vd_synth_encodings_path(s, path, sizeof path);
     dec_state d = {.path = path};
     vd_status st = dec_open(s, &d, err);
-    int64_t nb = (d.n + s->net.batch - 1) / s->net.batch;
+    int64_t nb = (d.n + s->ses.net.batch - 1) / s->ses.net.batch;
     for (int64_t j = 0; j < nb && !st; j++) {
         st = decode_batch(s, &d, j, err);
         vd_synth_progress(s, "decoding", j + 1, nb);
     }
     char grid[VD_PATH_MAX + 16];
     snprintf(grid, sizeof grid, "%s/grid.png", s->out_dir);
-    if (!st) st = vd_synth_write_grid(s, grid, d.grid, d.n < GRID_MAX ? (int)d.n : GRID_MAX, s->out_res, err);
+    if (!st) st = vd_synth_write_grid(s, grid, d.grid, d.n < GRID_MAX ? (int)d.n : GRID_MAX, s->ses.out_res, err);
     if (!st && s->o->dump_logits) {
-        const vd_arch *a = &s->arch;
+        const vd_arch *a = &s->ses.arch;
         int64_t shape[4] = {d.n, a->image_res, a->image_res, a->out_ch};
         st = vd_npy_write(s->o->dump_logits, VD_DTYPE_F32, 4, shape, d.logits, err);
     }

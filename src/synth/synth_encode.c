@@ -30,34 +30,34 @@ void vd_synth_encodings_path(const vd_synth *s, char *buf, size_t cap) {
 }
 
 static void enc_free(vd_synth *s, enc_state *e) {
-    for (int g = 0; e->g && g < s->arch.n_td; g++) free(e->g[g].kept), free(e->g[g].out);
+    for (int g = 0; e->g && g < s->ses.arch.n_td; g++) free(e->g[g].kept), free(e->g[g].out);
     for (int64_t i = 0; e->names && i < e->n; i++) free(e->names[i]);
     free(e->g), free(e->names), free(e->mean), free(e->p), free(e->logits);
 }
 
 /* Host state for n images; the kept indices come from the device masks. */
 static vd_status enc_alloc(vd_synth *s, enc_state *e, float **masks, int64_t n, vd_err *err) {
-    const vd_arch *a = &s->arch;
+    const vd_arch *a = &s->ses.arch;
     int64_t most = 0;
     e->n = n;
     e->g = calloc((size_t)a->n_td, sizeof *e->g);
     e->names = calloc((size_t)n, sizeof *e->names);
     if (!e->g || !e->names) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     for (int g = 0; g < a->n_td; g++) {
-        const vd_block *b = &a->blocks[s->net.latent_block[g]];
+        const vd_block *b = &a->blocks[s->ses.net.latent_block[g]];
         enc_group *eg = &e->g[g];
         float *m = malloc((size_t)b->n_variates * sizeof *m);
         eg->r = b->res_out, eg->v = b->n_variates;
         eg->kept = malloc((size_t)eg->v * sizeof *eg->kept);
         if (!m || !eg->kept) return free(m), vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-        s->be->i->download(s->be, m, masks[g], (size_t)eg->v * sizeof *m);
+        s->ses.be->i->download(s->ses.be, m, masks[g], (size_t)eg->v * sizeof *m);
         for (int k = 0; k < eg->v; k++)
             if (m[k] > 0) eg->kept[eg->vk++] = k;
         free(m);
         size_t bytes = (size_t)n * eg->r * eg->r * eg->vk * 2 * sizeof(float);
         if (!(eg->out = malloc(bytes ? bytes : 1)))
             return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the encodings of latent group %d (%zu bytes)", g, bytes);
-        int64_t f = (int64_t)s->net.batch * eg->r * eg->r * eg->v;
+        int64_t f = (int64_t)s->ses.net.batch * eg->r * eg->r * eg->v;
         if (f > most) most = f;
     }
     e->mean = malloc((size_t)most * sizeof(float));
@@ -71,7 +71,7 @@ static vd_status enc_alloc(vd_synth *s, enc_state *e, float **masks, int64_t n, 
 /* The kept variates of rows [0, count) of the batch into images first.., with the std
  * itself (exp(beta logstd) in the logstd base) so the file does not depend on the base. */
 static void gather(const vd_synth *s, const enc_state *e, enc_group *eg, int64_t first, int count) {
-    bool logstd = s->net.dist_base == VD_BASE_LOGSTD;
+    bool logstd = s->ses.net.dist_base == VD_BASE_LOGSTD;
     int64_t rows = (int64_t)count * eg->r * eg->r;
     float *out = eg->out + first * eg->r * eg->r * eg->vk * 2;
     for (int64_t i = 0; i < rows; i++) {
@@ -79,42 +79,42 @@ static void gather(const vd_synth *s, const enc_state *e, enc_group *eg, int64_t
         for (int k = 0; k < eg->vk; k++, out += 2) {
             int64_t c = eg->kept[k];
             out[0] = m[c];
-            out[1] = logstd ? expf(s->net.dist_beta * p[c]) : p[c];
+            out[1] = logstd ? expf(s->ses.net.dist_beta * p[c]) : p[c];
         }
     }
 }
 
 static vd_status encode_batch(vd_synth *s, vd_loader *ld, float **masks, const vd_images *im, enc_state *e,
                               int64_t j, int64_t *done, vd_err *err) {
-    const vd_arch *a = &s->arch;
-    int64_t idx[s->net.batch];
+    const vd_arch *a = &s->ses.arch;
+    int64_t idx[s->ses.net.batch];
     int count = 0;
-    vd_status st = vd_loader_next_count(ld, s->batch, idx, &count, err);
+    vd_status st = vd_loader_next_count(ld, s->ses.batch, idx, &count, err);
     if (st) return st;
     if (count > e->n - *done) count = (int)(e->n - *done);
-    s->be->i->upload(s->be, s->net.input, s->batch, (size_t)s->img_floats * sizeof(float));
+    vd_session_upload_batch(&s->ses);
     uint64_t seed = (uint64_t)s->hp->run.seed;
     for (int g = 0; g < a->n_td; g++) {
         /* the streams decoding uses for the variates the mask drops: an unedited file decodes
          * to exactly this pass */
-        s->noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)g)};
+        s->ses.noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)g)};
         s->prior_noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_MASKED + (uint32_t)g)};
     }
     vd_net_latents lat = {.posterior_temperature = 0.f, .masks = (const float *const *)masks, .prior_noise = s->prior_noise};
-    vd_net_forward_ex(&s->net, s->noise, &lat);
+    vd_net_forward_ex(&s->ses.net, s->ses.noise, &lat);
     for (int g = 0; g < a->n_td; g++) {
-        const vd_net_block *nb = &s->net.blocks[s->net.latent_block[g]];
+        const vd_net_block *nb = &s->ses.net.blocks[s->ses.net.latent_block[g]];
         enc_group *eg = &e->g[g];
-        size_t bytes = (size_t)s->net.batch * eg->r * eg->r * eg->v * sizeof(float);
-        s->be->i->download(s->be, e->mean, nb->post_mean, bytes);
-        s->be->i->download(s->be, e->p, nb->post_p, bytes);
+        size_t bytes = (size_t)s->ses.net.batch * eg->r * eg->r * eg->v * sizeof(float);
+        s->ses.be->i->download(s->ses.be, e->mean, nb->post_mean.data, bytes);
+        s->ses.be->i->download(s->ses.be, e->p, nb->post_p.data, bytes);
         gather(s, e, eg, *done, count);
     }
     if (e->logits) {
         size_t img = (size_t)a->image_res * a->image_res * a->out_ch;
-        s->be->i->download(s->be, e->logits + *done * img, s->net.logits, (size_t)count * img * sizeof(float));
+        s->ses.be->i->download(s->ses.be, e->logits + *done * img, s->ses.net.logits.data, (size_t)count * img * sizeof(float));
     }
-    if ((st = vd_backend_check(s->be, err))) return st;
+    if ((st = vd_backend_check(s->ses.be, err))) return st;
     char name[32];
     for (int i = 0; i < count; i++) {
         int64_t k = idx[i];
@@ -132,7 +132,7 @@ static vd_status add_meta(vd_synth *s, vd_npz_writer *w, vd_err *err) {
     snprintf(json, sizeof json,
              "{\"config_hash\": \"%s\", \"step\": %lld, \"variate_masks_quantile\": %.17g, \"distribution_base\": \"%s\"}",
              hash, (long long)s->step, s->hp->synthesis.variate_masks_quantile,
-             s->net.dist_base == VD_BASE_LOGSTD ? "logstd" : "std");
+             s->ses.net.dist_base == VD_BASE_LOGSTD ? "logstd" : "std");
     const char *strs[1] = {json};
     return vd_npz_add(w, "meta", "<U", 0, NULL, strs, err);
 }
@@ -141,7 +141,7 @@ static vd_status write_file(vd_synth *s, const enc_state *e, const char *path, v
     vd_npz_writer *w = NULL;
     vd_status st = vd_npz_writer_open(&w, path, err);
     char name[32];
-    for (int g = 0; g < s->arch.n_td && !st; g++) {
+    for (int g = 0; g < s->ses.arch.n_td && !st; g++) {
         const enc_group *eg = &e->g[g];
         int64_t shape[5] = {e->n, eg->r, eg->r, eg->vk, 2}, kshape[1] = {eg->vk};
         snprintf(name, sizeof name, "block_%d", g);
@@ -160,7 +160,7 @@ static vd_status write_file(vd_synth *s, const enc_state *e, const char *path, v
 }
 
 static vd_status dump_logits(vd_synth *s, const float *logits, int64_t n, vd_err *err) {
-    const vd_arch *a = &s->arch;
+    const vd_arch *a = &s->ses.arch;
     int64_t shape[4] = {n, a->image_res, a->image_res, a->out_ch};
     return vd_npy_write(s->o->dump_logits, VD_DTYPE_F32, 4, shape, logits, err);
 }
@@ -169,13 +169,13 @@ static vd_status run_encoding(vd_synth *s, float **masks, vd_images *im, enc_sta
     vd_images sub = *im;
     if (s->o->limit > 0 && s->o->limit < sub.n) sub.n = s->o->limit;
     if (sub.n < 1) return vd_errorf(err, VD_ERR_INVALID, "no training images to encode");
-    vd_loader_opts lo = vd_loader_opts_for(s->hp, VD_SPLIT_TRAIN, s->net.batch);
+    vd_loader_opts lo = vd_loader_opts_for(s->hp, VD_SPLIT_TRAIN, s->ses.net.batch);
     /* every image once, in order: the last batch is padded and its padding dropped */
     lo.shuffle = false, lo.flip = false, lo.drop_last = false;
     vd_loader *ld = NULL;
     vd_status st = enc_alloc(s, e, masks, sub.n, err);
     if (!st) st = vd_loader_create(&ld, &sub, &lo, err);
-    int64_t nb = (sub.n + s->net.batch - 1) / s->net.batch, done = 0;
+    int64_t nb = (sub.n + s->ses.net.batch - 1) / s->ses.net.batch, done = 0;
     for (int64_t j = 0; j < nb && !st; j++) {
         st = encode_batch(s, ld, masks, &sub, e, j, &done, err);
         vd_synth_progress(s, "encoding", j + 1, nb);

@@ -1,30 +1,19 @@
-/* The state that the inference modes share (src/synth/): the model on a backend with the
- * checkpoint's weights, host staging buffers, and helpers for files and progress. */
+/* The state that the inference modes share (src/synth/): the session (the model on a backend
+ * with the checkpoint's weights, batch buffers), and helpers for files and progress. */
 #ifndef VD_SYNTH_INTERNAL_H
 #define VD_SYNTH_INTERNAL_H
 
 #include <stdbool.h>
 
-#include "backend/ops.h"
-#include "nn/loss.h"
-#include "nn/net.h"
+#include "run/session.h"
 #include "vdvae/synth.h"
 
 typedef struct vd_synth {
     const vd_hparams *hp;
     const vd_rundir *rd;
     const vd_synth_opts *o;
-    vd_arch arch;
-    vd_backend *be;
-    vd_net net;
-    vd_loss loss;
-    int64_t img_floats;    /* B * R * R * C: one input batch */
-    int out_res;           /* side of output images (28 for binarized MNIST) */
-    float *batch;          /* host [B, R, R, C] */
-    float *host;           /* host [B, out_res, out_res, C] */
-    float *samples;        /* device [B, out_res, out_res, C] */
-    float *sums;           /* host [1 + n_td] */
-    vd_noise *noise, *prior_noise; /* [n_td] */
+    vd_session ses;        /* the model built for synthesis.batch_size, its batch buffers */
+    vd_noise *prior_noise; /* [n_td] */
     float *temps;          /* [n_td] */
     uint8_t *u8;           /* [B, out_res, out_res, C] */
     char out_dir[VD_PATH_MAX];
@@ -55,8 +44,5 @@ void vd_synth_progress(vd_synth *s, const char *what, int64_t done, int64_t tota
  * one image, and a grid of n. */
 vd_status vd_synth_write_png(vd_synth *s, const char *path, const float *x, int res, vd_err *err);
 vd_status vd_synth_write_grid(vd_synth *s, const char *path, const float *x, int n, int res, vd_err *err);
-
-/* mkdir -p */
-vd_status vd_synth_mkdirs(const char *dir, vd_err *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "synth/synth_internal.h"
 #include "vdvae/data.h"
 #include "vdvae/rng.h"
@@ -21,8 +22,8 @@ typedef struct recon_sums {
 
 static void recon_noise(vd_synth *s, int64_t j, bool masked) {
     uint64_t seed = (uint64_t)s->hp->run.seed;
-    for (int i = 0; i < s->arch.n_td; i++) {
-        s->noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)i)};
+    for (int i = 0; i < s->ses.arch.n_td; i++) {
+        s->ses.noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)i)};
         if (masked)
             s->prior_noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_MASKED + (uint32_t)i)};
     }
@@ -30,23 +31,23 @@ static void recon_noise(vd_synth *s, int64_t j, bool masked) {
 
 /* The 28x28 centre of a padded binarized-MNIST input, to match its outputs. */
 static const float *target_image(vd_synth *s, const float *x, float *buf) {
-    const vd_arch *a = &s->arch;
-    if (s->out_res == a->image_res) return x;
-    int off = (a->image_res - s->out_res) / 2;
-    for (int y = 0; y < s->out_res; y++)
-        memcpy(buf + y * s->out_res, x + (size_t)(y + off) * a->image_res + off, s->out_res * sizeof(float));
+    const vd_arch *a = &s->ses.arch;
+    if (s->ses.out_res == a->image_res) return x;
+    int off = (a->image_res - s->ses.out_res) / 2;
+    for (int y = 0; y < s->ses.out_res; y++)
+        memcpy(buf + y * s->ses.out_res, x + (size_t)(y + off) * a->image_res + off, s->ses.out_res * sizeof(float));
     return buf;
 }
 
 static double batch_ssim(vd_synth *s) {
-    if (s->net.dataset_binarized) return 0.0; /* the reference reports 0 there */
-    const vd_arch *a = &s->arch;
-    int64_t n = s->img_floats;
+    if (s->ses.net.dataset_binarized) return 0.0; /* the reference reports 0 there */
+    const vd_arch *a = &s->ses.arch;
+    int64_t n = s->ses.img_floats;
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     double v = 0;
     if (x && y) {
-        for (int64_t i = 0; i < n; i++) x[i] = s->batch[i] * 127.5f + 127.5f, y[i] = s->host[i] * 127.5f + 127.5f;
-        v = vd_ssim_batch(x, y, s->net.batch, a->image_res, a->image_res, a->image_ch);
+        for (int64_t i = 0; i < n; i++) x[i] = s->ses.batch[i] * 127.5f + 127.5f, y[i] = s->ses.host[i] * 127.5f + 127.5f;
+        v = vd_ssim_batch(x, y, s->ses.net.batch, a->image_res, a->image_res, a->image_ch);
     } else {
         v = NAN;
     }
@@ -55,29 +56,29 @@ static double batch_ssim(vd_synth *s) {
 }
 
 static vd_status write_images(vd_synth *s, int64_t first, vd_err *err) {
-    int res = s->out_res, c = s->arch.image_ch;
-    size_t img = (size_t)res * res * c, in_img = (size_t)s->arch.image_res * s->arch.image_res * c;
+    int res = s->ses.out_res, c = s->ses.arch.image_ch;
+    size_t img = (size_t)res * res * c, in_img = (size_t)s->ses.arch.image_res * s->ses.arch.image_res * c;
     float crop[28 * 28];
     char path[VD_PATH_MAX + 64];
     vd_status st = VD_OK;
-    for (int i = 0; i < s->net.batch && !st; i++) {
+    for (int i = 0; i < s->ses.net.batch && !st; i++) {
         snprintf(path, sizeof path, "%s/image-%04lld.png", s->out_dir, (long long)(first + i));
-        st = vd_synth_write_png(s, path, s->host + i * img, res, err);
+        st = vd_synth_write_png(s, path, s->ses.host + i * img, res, err);
         if (st || !s->hp->synthesis.save_target_in_reconstruction) continue;
         snprintf(path, sizeof path, "%s/target-%04lld.png", s->out_dir, (long long)(first + i));
-        st = vd_synth_write_png(s, path, target_image(s, s->batch + i * in_img, crop), res, err);
+        st = vd_synth_write_png(s, path, target_image(s, s->ses.batch + i * in_img, crop), res, err);
     }
     return st;
 }
 
 /* The first batch's targets above their reconstructions. */
 static vd_status write_grid(vd_synth *s, vd_err *err) {
-    int b = s->net.batch, res = s->out_res, c = s->arch.image_ch;
-    size_t img = (size_t)res * res * c, in_img = (size_t)s->arch.image_res * s->arch.image_res * c;
+    int b = s->ses.net.batch, res = s->ses.out_res, c = s->ses.arch.image_ch;
+    size_t img = (size_t)res * res * c, in_img = (size_t)s->ses.arch.image_res * s->ses.arch.image_res * c;
     float *pair = malloc(2 * b * img * sizeof *pair), crop[28 * 28];
     if (!pair) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < b; i++) memcpy(pair + i * img, target_image(s, s->batch + i * in_img, crop), img * sizeof *pair);
-    memcpy(pair + b * img, s->host, b * img * sizeof *pair);
+    for (int i = 0; i < b; i++) memcpy(pair + i * img, target_image(s, s->ses.batch + i * in_img, crop), img * sizeof *pair);
+    memcpy(pair + b * img, s->ses.host, b * img * sizeof *pair);
     char path[VD_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/grid.png", s->out_dir);
     vd_status st = vd_synth_write_grid(s, path, pair, 2 * b, res, err);
@@ -86,56 +87,49 @@ static vd_status write_grid(vd_synth *s, vd_err *err) {
 }
 
 static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **masks, recon_sums *sum, vd_err *err) {
-    const vd_arch *a = &s->arch;
-    vd_status st = vd_loader_next(ld, s->batch, NULL, err);
+    const vd_arch *a = &s->ses.arch;
+    vd_status st = vd_loader_next(ld, s->ses.batch, NULL, err);
     if (st) return st;
-    s->be->i->upload(s->be, s->net.input, s->batch, (size_t)s->img_floats * sizeof(float));
+    vd_session_upload_batch(&s->ses);
     recon_noise(s, j, masks != NULL);
     vd_net_latents lat = {.posterior_temperature = 1.f, .masks = (const float *const *)masks, .prior_noise = s->prior_noise};
-    vd_net_forward_ex(&s->net, s->noise, &lat);
+    vd_net_forward_ex(&s->ses.net, s->ses.noise, &lat);
     vd_noise out = {.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_OUTPUT)};
-    vd_net_sample_output(&s->net, (float)s->hp->synthesis.output_temperature, &out, s->samples);
-    size_t out_floats = (size_t)s->net.batch * s->out_res * s->out_res * a->image_ch;
-    s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
-    s->be->i->download(s->be, s->host, s->samples, out_floats * sizeof(float));
-    if ((st = vd_backend_check(s->be, err))) return st;
-    vd_loss_compute(&s->loss, s->hp, a, s->net.batch, s->step, s->sums);
-    sum->recon += s->loss.recon_report;
-    sum->kl += s->loss.kl_report;
-    sum->nelbo += s->loss.nelbo;
+    vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);
+    size_t out_floats = (size_t)s->ses.net.batch * s->ses.out_res * s->ses.out_res * a->image_ch;
+    s->ses.be->i->download(s->ses.be, s->ses.sums, s->ses.net.sums, (size_t)(1 + a->n_td) * sizeof(float));
+    s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, out_floats * sizeof(float));
+    if ((st = vd_backend_check(s->ses.be, err))) return st;
+    vd_loss_compute(&s->ses.loss, s->hp, a, s->ses.net.batch, s->step, s->ses.sums);
+    sum->recon += s->ses.loss.recon_report;
+    sum->kl += s->ses.loss.kl_report;
+    sum->nelbo += s->ses.loss.nelbo;
     sum->ssim += batch_ssim(s);
     st = write_images(s, sum->images, err);
     if (!st && j == 0) st = write_grid(s, err);
     sum->batches++;
-    sum->images += s->net.batch;
+    sum->images += s->ses.net.batch;
     return st;
 }
 
 static vd_status write_summary(vd_synth *s, const recon_sums *sum, const vd_synth_result *r, vd_err *err) {
-    char path[VD_PATH_MAX + 32], tmp[VD_PATH_MAX + 64];
+    char path[VD_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/summary.json", s->out_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return vd_errorf(err, VD_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(f, "{\"mode\": \"reconstruction\", \"config\": \"%s\", \"step\": %lld, \"weights\": \"%s\", "
+    vd_atomic af;
+    vd_status st = vd_atomic_begin(&af, path, err);
+    if (st) return st;
+    fprintf(af.f, "{\"mode\": \"reconstruction\", \"config\": \"%s\", \"step\": %lld, \"weights\": \"%s\", "
                "\"images\": %d, \"unit\": \"%s\", \"nelbo\": %.8g, \"reconstruction\": %.8g, \"kl\": %.8g, "
                "\"ssim\": %.8g, \"mask_reconstruction\": %s, \"variate_masks_quantile\": %.8g, \"variates_kept\": %d}\n",
             s->rd->hparams_path, (long long)s->step, s->o->no_ema ? "plain" : "ema", r->images,
-            s->net.dataset_binarized ? "nats/image" : "bits/dim", r->nelbo, r->recon, r->kl, r->ssim,
+            s->ses.net.dataset_binarized ? "nats/image" : "bits/dim", r->nelbo, r->recon, r->kl, r->ssim,
             sum->kept >= 0 ? "true" : "false", s->hp->synthesis.variate_masks_quantile, sum->kept);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return vd_errorf(err, VD_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return VD_OK;
+    return vd_atomic_commit(&af, true, err);
 }
 
 static void print_summary(const vd_synth *s, const vd_synth_result *r) {
     if (s->o->quiet) return;
-    const char *unit = s->net.dataset_binarized ? "nats/image" : "bits/dim";
+    const char *unit = s->ses.net.dataset_binarized ? "nats/image" : "bits/dim";
     printf("\n  test reconstruction at step %lld (%d images%s)\n", (long long)s->step, r->images,
            s->hp->synthesis.mask_reconstruction ? ", masked variates" : "");
     printf("  %-16s %12.5f %s\n  %-16s %12.5f %s\n  %-16s %12.5f %s\n  %-16s %12.5f\n", "NELBO", r->nelbo, unit,
@@ -150,13 +144,13 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
     float **masks = NULL;
     recon_sums sum = {.kept = -1};
     vd_status st = hp->synthesis.mask_reconstruction ? vd_synth_load_masks(s, &masks, &sum.kept, err) : VD_OK;
-    vd_loader_opts lo = vd_loader_opts_for(hp, VD_SPLIT_TEST, s->net.batch);
+    vd_loader_opts lo = vd_loader_opts_for(hp, VD_SPLIT_TEST, s->ses.net.batch);
     lo.shuffle = false; /* the split in order, as vdvae eval */
     if (!st) st = vd_dataset_load(hp, VD_SPLIT_TEST, &im, err);
     if (!st) st = vd_loader_create(&ld, &im, &lo, err);
     int64_t n = st ? 0 : vd_loader_batches_per_epoch(ld);
     if (!st && n < 1) st = vd_errorf(err, VD_ERR_INVALID, "the test split (%lld images) is smaller than synthesis.batch_size = %d",
-                                     (long long)im.n, s->net.batch);
+                                     (long long)im.n, s->ses.net.batch);
     for (int64_t j = 0; j < n && !st; j++) {
         st = recon_batch(s, ld, j, masks, &sum, err);
         vd_synth_progress(s, "reconstruction", j + 1, n);

@@ -8,37 +8,12 @@
 
 #include "core/util.h"
 
-#include "backend/ops.h"
-#include "nn/loss.h"
-#include "nn/net.h"
+#include "train/trainer.h"
 #include "vdvae/rng.h"
-#include "vdvae/train.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static vd_status make_inner(const char *name, int threads, vd_backend **be, vd_err *err) {
-    if (!strcmp(name, "cpu")) return vd_backend_create_cpu(be, threads, err);
-    if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(be, err);
-    return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
-}
-
-/* The backend, wrapped by the profiler when asked, computing in the config's precision. */
-static vd_status make_backend(const vd_bench_opts *o, vd_precision prec, vd_backend **be,
-                              vd_err *err) {
-    vd_backend *in;
-    vd_status st = make_inner(o->backend, o->threads, &in, err);
-    if (st) return st;
-    if (!o->profile) {
-        *be = in;
-    } else if ((st = vd_backend_create_profile(be, in, err))) {
-        vd_backend_destroy(in);
-        return st;
-    }
-    if ((st = vd_backend_set_precision(*be, prec, err))) vd_backend_destroy(*be);
-    return st;
 }
 
 static int cmp_family(const void *a, const void *b) {
@@ -72,85 +47,56 @@ static void read_profile(vd_backend *be, int steps, vd_bench_result *r) {
     }
 }
 
-static void upload_images(vd_net *net, uint64_t seed) {
-    const vd_arch *a = net->arch;
-    size_t n = (size_t)net->batch * a->image_res * a->image_res * a->image_ch;
-    float *x = malloc(n * sizeof *x);
-    if (!x) return;
-    vd_rng_fill_uniform(seed, 0, 0, n, x);
-    bool binary = net->dataset_binarized;
-    for (size_t i = 0; i < n; i++) x[i] = binary ? (float)(x[i] < 0.3f) : 2.f * x[i] - 1.f;
-    net->be->i->upload(net->be, net->input, x, n * sizeof *x);
-    free(x);
+/* Random images in [-1, 1] ({0, 1} for binarized MNIST) as the net's input. */
+static void random_batch(vd_session *s, uint64_t seed) {
+    vd_rng_fill_uniform(seed, 0, 0, (uint64_t)s->img_floats, s->batch);
+    bool binary = s->net.dataset_binarized;
+    for (int64_t i = 0; i < s->img_floats; i++) s->batch[i] = binary ? (float)(s->batch[i] < 0.3f) : 2.f * s->batch[i] - 1.f;
+    vd_session_upload_batch(s);
 }
 
-/* One training step's compute: forward, the loss on the host, backward. */
-static vd_status step(vd_net *net, const vd_hparams *hp, vd_loss *loss, vd_noise *noise, float *sums,
-                      int64_t t, vd_err *err) {
-    const vd_arch *a = net->arch;
-    vd_backend *be = net->be;
-    for (int i = 0; i < a->n_td; i++)
-        noise[i] = (vd_noise){.seed = (uint64_t)hp->run.seed, .stream = vd_rng_stream((uint32_t)t, VD_SITE_POSTERIOR + i)};
-    vd_net_forward(net, noise);
-    be->i->download(be, sums, net->sums, (size_t)(1 + a->n_td) * sizeof *sums);
-    vd_loss_compute(loss, hp, a, net->batch, t, sums);
-    be->i->fill(be, &(vd_tensor){net->grads, 1, 1, 1, (int)a->total_floats, a->total_floats}, 0.f);
-    vd_net_backward(net, noise, loss->recon_scale, loss->kl_scale);
-    return vd_backend_check(be, err);
-}
-
-static vd_status run(vd_net *net, const vd_hparams *hp, const vd_bench_opts *o, vd_bench_result *r, vd_err *err) {
-    const vd_arch *a = net->arch;
-    vd_loss loss;
-    vd_status st = vd_loss_init(&loss, a->n_td, err);
-    vd_noise *noise = calloc((size_t)a->n_td, sizeof *noise);
-    float *sums = calloc((size_t)a->n_td + 1, sizeof *sums);
+static vd_status run(vd_session *s, const vd_bench_opts *o, vd_bench_result *r, vd_err *err) {
+    const vd_hparams *hp = s->hp;
     double *times = calloc((size_t)o->steps, sizeof *times);
-    if (!st && (!noise || !sums || !times)) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    if (!st) st = vd_net_init_params(net, (uint64_t)hp->run.seed, err);
-    if (!st) upload_images(net, (uint64_t)hp->run.seed);
-    for (int s = -1; s < o->steps && !st; s++) {
+    vd_status st = times ? VD_OK : vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    if (!st) st = vd_net_init_params(&s->net, (uint64_t)hp->run.seed, err);
+    if (!st) random_batch(s, (uint64_t)hp->run.seed);
+    for (int i = -1; i < o->steps && !st; i++) {
         double t0 = vd_now_seconds();
-        st = step(net, hp, &loss, noise, sums, s + 1, err);
-        if (s >= 0) times[s] = vd_now_seconds() - t0;
-        else if (o->profile) vd_backend_profile_reset(net->be);
+        st = vd_train_compute(s, i + 1, err);
+        if (i >= 0) times[i] = vd_now_seconds() - t0;
+        else if (o->profile) vd_backend_profile_reset(s->be);
     }
     if (!st) {
-        for (int s = 0; s < o->steps; s++) r->mean_step_seconds += times[s] / o->steps;
-        if (o->profile) read_profile(net->be, o->steps, r);
+        for (int i = 0; i < o->steps; i++) r->mean_step_seconds += times[i] / o->steps;
+        if (o->profile) read_profile(s->be, o->steps, r);
         qsort(times, (size_t)o->steps, sizeof *times, cmp_double);
         r->step_seconds = times[o->steps / 2];
-        r->images_per_second = net->batch / r->step_seconds;
-        r->gflops = 3.0 * a->fwd_flops * net->batch / r->step_seconds / 1e9;
-        r->loss = loss.total;
-        r->arena_bytes = (double)net->arena_floats * sizeof(float);
+        r->images_per_second = s->net.batch / r->step_seconds;
+        r->gflops = 3.0 * s->arch.fwd_flops * s->net.batch / r->step_seconds / 1e9;
+        r->loss = s->loss.total;
+        r->arena_bytes = (double)s->net.arena_floats * sizeof(float);
+        r->fwd_gflop_per_image = s->arch.fwd_flops / 1e9;
     }
-    vd_loss_free(&loss);
-    free(noise), free(sums), free(times);
+    free(times);
     return st;
 }
 
 vd_status vd_bench_run(const vd_hparams *hp, const vd_bench_opts *o, vd_bench_result *r, vd_err *err) {
     memset(r, 0, sizeof *r);
     if (o->batch < 1 || o->steps < 1) return vd_errorf(err, VD_ERR_INVALID, "--batch and --steps must be >= 1");
-    vd_arch arch;
-    vd_backend *be = NULL;
-    vd_net net;
-    vd_status st = vd_arch_build(&arch, hp, err);
-    if (st) return st;
-    if (!(st = make_backend(o, hp->run.precision, &be, err))) {
-        vd_net_opts no;
-        vd_net_opts_from_hparams(&no, hp, o->batch);
-        if (!(st = vd_net_create(&net, &arch, be, &no, err))) {
-            st = run(&net, hp, o, r, err);
-            vd_net_free(&net);
-        }
-        vd_backend_destroy(be);
+    vd_session s;
+    vd_session_opts so = {.backend = o->backend, .threads = o->threads, .profile = o->profile, .batch = o->batch,
+                          .quiet = true};
+    vd_status st = vd_session_open(&s, hp, &so, err);
+    if (!st) {
+        const char *note = vd_backend_precision_note(s.be);
+        if (note) snprintf(r->precision_note, sizeof r->precision_note, "%s", note);
+        st = run(&s, o, r, err);
     }
-    r->fwd_gflop_per_image = arch.fwd_flops / 1e9;
+    vd_session_close(&s);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r->peak_rss_bytes = (double)ru.ru_maxrss * 1024.0;
-    vd_arch_free(&arch);
     return st;
 }

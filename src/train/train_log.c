@@ -19,7 +19,7 @@ void vd_trainer_progress(vd_trainer *tr, bool force_line) {
     if (tr->opts->quiet) return;
     double t = vd_now_seconds(), elapsed = t - tr->t_start;
     int64_t done = tr->step - tr->step_at_start, total = tr->hp->train.total_train_steps;
-    double ips = done > 0 ? done * tr->net.batch / elapsed : 0;
+    double ips = done > 0 ? done * tr->ses.net.batch / elapsed : 0;
     char eta[32];
     eta_text(done > 0 ? (total - tr->step) * elapsed / done : NAN, eta, sizeof eta);
     bool line = force_line || !tr->tty;
@@ -27,20 +27,20 @@ void vd_trainer_progress(vd_trainer *tr, bool force_line) {
     if (!tr->tty && tr->step == tr->last_printed) return; /* a plain line once per step */
     tr->last_printed = tr->step;
     printf("%sstep %lld/%lld | %.1f img/s | ETA %s | loss %.4f | nelbo %.4f | kl %.4f | gnorm %.1f | skips %lld%s",
-           tr->tty ? "\r\033[K" : "", (long long)tr->step, (long long)total, ips, eta, tr->loss.total,
-           tr->loss.nelbo, tr->loss.kl_report, tr->grad_norm, (long long)tr->skips, line ? "\n" : "");
+           tr->tty ? "\r\033[K" : "", (long long)tr->step, (long long)total, ips, eta, tr->ses.loss.total,
+           tr->ses.loss.nelbo, tr->ses.loss.kl_report, tr->grad_norm, (long long)tr->skips, line ? "\n" : "");
     fflush(stdout);
     tr->t_last_log = t;
 }
 
 vd_status vd_trainer_log_train(vd_trainer *tr, vd_err *err) {
-    const vd_loss *l = &tr->loss;
+    const vd_loss *l = &tr->ses.loss;
     double elapsed = vd_now_seconds() - tr->t_start;
     int64_t done = tr->step - tr->step_at_start;
     const char *names[] = {"loss", "nelbo", "reconstruction_loss", "kl_div", "variational_beta",
                            "learning_rate", "grad_norm", "skips_count", "images_per_second"};
     double vals[] = {l->total, l->nelbo, l->recon_report, l->kl_report, l->beta, tr->lr, tr->grad_norm,
-                     (double)tr->skips, done > 0 ? done * tr->net.batch / elapsed : 0};
+                     (double)tr->skips, done > 0 ? done * tr->ses.net.batch / elapsed : 0};
     int n = (int)(sizeof vals / sizeof vals[0]);
     char tag[96];
     vd_status st = VD_OK;
@@ -48,7 +48,7 @@ vd_status vd_trainer_log_train(vd_trainer *tr, vd_err *err) {
         snprintf(tag, sizeof tag, "%s/%s", i < 5 ? "Losses" : i < 6 ? "Schedules" : "Mean_Max_Updates", names[i]);
         st = vd_tb_scalar(tr->tb_train, tag, tr->step, vals[i], err);
     }
-    for (int i = 0; i < tr->arch.n_td && !st; i++) {
+    for (int i = 0; i < tr->ses.arch.n_td && !st; i++) {
         snprintf(tag, sizeof tag, "Losses/latent_kl_%d", i);
         st = vd_tb_scalar(tr->tb_train, tag, tr->step, l->kl[i], err);
     }

@@ -21,60 +21,29 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
-static vd_status create_backend(vd_trainer *tr, vd_err *err) {
-    const char *name = tr->opts->backend ? tr->opts->backend : "cpu";
-    if (!strcmp(name, "cpu")) return vd_backend_create_cpu(&tr->be, tr->opts->threads, err);
-    if (!strcmp(name, "cpu_ref")) return vd_backend_create_cpu_ref(&tr->be, err);
-    return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (cpu, cpu_ref)", name);
-}
-
-/* The backend of the run, computing its convolutions in [run] precision. */
-static vd_status make_backend(vd_trainer *tr, vd_err *err) {
-    vd_status st = create_backend(tr, err);
-    if (!st) st = vd_backend_set_precision(tr->be, tr->hp->run.precision, err);
-    return st;
-}
-
 static vd_status setup_model(vd_trainer *tr, vd_err *err) {
     const vd_hparams *hp = tr->hp;
+    vd_session_opts so = {.backend = tr->opts->backend, .threads = tr->opts->threads,
+                          .batch = hp->train.batch_size, .quiet = tr->opts->quiet};
     vd_status st = vd_optim_check(hp, err);
-    if (!st) st = vd_arch_build(&tr->arch, hp, err);
-    if (!st) st = make_backend(tr, err);
+    if (!st) st = vd_session_open(&tr->ses, hp, &so, err);
     if (st) return st;
-    vd_net_opts no;
-    vd_net_opts_from_hparams(&no, hp, hp->train.batch_size);
-    if ((st = vd_net_create(&tr->net, &tr->arch, tr->be, &no, err))) return st;
-    if ((st = vd_loss_init(&tr->loss, tr->arch.n_td, err))) return st;
-    const vd_arch *a = &tr->arch;
-    size_t pbytes = (size_t)a->total_floats * sizeof(float);
-    int64_t img = (int64_t)no.batch * a->image_res * a->image_res * a->image_ch;
-    int64_t host = a->total_floats > 2 * img ? a->total_floats : 2 * img;
-    tr->ema = tr->be->i->alloc(tr->be, pbytes);
-    tr->m = tr->be->i->alloc(tr->be, pbytes);
-    tr->u = tr->be->i->alloc(tr->be, pbytes);
-    tr->samples = tr->be->i->alloc(tr->be, (size_t)img * sizeof(float));
-    tr->dsum = tr->be->i->alloc(tr->be, sizeof(float));
-    tr->host = malloc((size_t)host * sizeof(float));
-    tr->batch = malloc((size_t)img * sizeof(float));
-    tr->sums = malloc((size_t)(1 + a->n_td) * sizeof(float));
-    tr->noise = calloc((size_t)a->n_td, sizeof *tr->noise);
-    if (!tr->ema || !tr->m || !tr->u || !tr->samples || !tr->dsum || !tr->host || !tr->batch || !tr->sums || !tr->noise)
+    vd_backend *be = tr->ses.be;
+    size_t pbytes = (size_t)tr->ses.arch.total_floats * sizeof(float);
+    tr->ema = be->i->alloc(be, pbytes);
+    tr->m = be->i->alloc(be, pbytes);
+    tr->u = be->i->alloc(be, pbytes);
+    tr->dsum = be->i->alloc(be, sizeof(float));
+    tr->flat_host = malloc(pbytes);
+    if (!tr->ema || !tr->m || !tr->u || !tr->dsum || !tr->flat_host)
         return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the optimizer state of %lld parameters",
-                         (long long)a->total_floats);
+                         (long long)tr->ses.arch.total_floats);
     return VD_OK;
-}
-
-static vd_status setup_eval_data(vd_trainer *tr, vd_split split, vd_err *err) {
-    vd_loader_opts o = vd_loader_opts_for(tr->hp, split, tr->net.batch);
-    o.shuffle = false;
-    vd_status st = vd_dataset_load(tr->hp, split, &tr->val_images, err);
-    if (!st) st = vd_loader_create(&tr->val_loader, &tr->val_images, &o, err);
-    return st;
 }
 
 static vd_status setup_data(vd_trainer *tr, vd_err *err) {
     const vd_hparams *hp = tr->hp;
-    int b = tr->net.batch;
+    int b = tr->ses.net.batch;
     vd_status st = vd_dataset_load(hp, VD_SPLIT_TRAIN, &tr->train_images, err);
     if (!st) st = vd_dataset_load(hp, VD_SPLIT_VAL, &tr->val_images, err);
     vd_loader_opts to = vd_loader_opts_for(hp, VD_SPLIT_TRAIN, b), vo = vd_loader_opts_for(hp, VD_SPLIT_VAL, b);
@@ -94,23 +63,23 @@ static vd_status setup_logs(vd_trainer *tr, vd_err *err) {
     return st;
 }
 
-/* Fresh weights (MODEL.md section 3), EMA = weights, zero moments; or the newest complete
+/* Fresh weights (docs/model.md section 3), EMA = weights, zero moments; or the newest complete
  * checkpoint of the run. */
 static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
-    const vd_arch *a = &tr->arch;
-    vd_backend *be = tr->be;
+    const vd_arch *a = &tr->ses.arch;
+    vd_backend *be = tr->ses.be;
     size_t pbytes = (size_t)a->total_floats * sizeof(float);
     char path[VD_PATH_MAX + 64];
     bool found = false;
     vd_status st = vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, err);
     if (st) return st;
     if (!found) {
-        if ((st = vd_net_init_params(&tr->net, (uint64_t)tr->hp->run.seed, err))) return st;
+        if ((st = vd_net_init_params(&tr->ses.net, (uint64_t)tr->hp->run.seed, err))) return st;
         vd_tensor mt = {tr->m, 1, 1, 1, (int)a->total_floats, a->total_floats};
         vd_tensor ut = {tr->u, 1, 1, 1, (int)a->total_floats, a->total_floats};
         be->i->fill(be, &mt, 0.f);
         be->i->fill(be, &ut, 0.f);
-        be->i->copy(be, &(vd_tensor){tr->net.params, 1, 1, 1, (int)a->total_floats, a->total_floats},
+        be->i->copy(be, &(vd_tensor){tr->ses.net.params, 1, 1, 1, (int)a->total_floats, a->total_floats},
                     &(vd_tensor){tr->ema, 1, 1, 1, (int)a->total_floats, a->total_floats});
         return vd_backend_check(be, err);
     }
@@ -119,7 +88,7 @@ static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
     if (!p || !e || !m || !u) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory reading %s", path);
     if (!st) st = vd_ckpt_load(path, tr->hp, a, p, e, m, u, &s, err);
     if (!st) {
-        be->i->upload(be, tr->net.params, p, pbytes);
+        be->i->upload(be, tr->ses.net.params, p, pbytes);
         be->i->upload(be, tr->ema, e, pbytes);
         be->i->upload(be, tr->m, m, pbytes);
         be->i->upload(be, tr->u, u, pbytes);
@@ -133,16 +102,16 @@ static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
 }
 
 vd_status vd_trainer_save(vd_trainer *tr, vd_err *err) {
-    const vd_arch *a = &tr->arch;
+    const vd_arch *a = &tr->ses.arch;
     size_t pbytes = (size_t)a->total_floats * sizeof(float);
     float *p = malloc(pbytes), *e = malloc(pbytes), *m = malloc(pbytes), *u = malloc(pbytes);
     vd_status st = VD_OK;
     if (!p || !e || !m || !u) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory writing a checkpoint");
     if (!st) {
-        tr->be->i->download(tr->be, p, tr->net.params, pbytes);
-        tr->be->i->download(tr->be, e, tr->ema, pbytes);
-        tr->be->i->download(tr->be, m, tr->m, pbytes);
-        tr->be->i->download(tr->be, u, tr->u, pbytes);
+        tr->ses.be->i->download(tr->ses.be, p, tr->ses.net.params, pbytes);
+        tr->ses.be->i->download(tr->ses.be, e, tr->ema, pbytes);
+        tr->ses.be->i->download(tr->ses.be, m, tr->m, pbytes);
+        tr->ses.be->i->download(tr->ses.be, u, tr->u, pbytes);
         vd_loader_pos pos = vd_loader_position(tr->train_loader);
         vd_ckpt_state s = {.step = tr->step, .skips = tr->skips, .seed = (uint64_t)tr->hp->run.seed,
                            .loader_epoch = pos.epoch, .loader_batch = pos.batch};
@@ -156,29 +125,6 @@ vd_status vd_trainer_save(vd_trainer *tr, vd_err *err) {
     return st;
 }
 
-/* The checkpoint's EMA (or plain) weights as the model's weights, for evaluation. */
-static vd_status load_for_eval(vd_trainer *tr, bool no_ema, vd_err *err) {
-    const vd_arch *a = &tr->arch;
-    size_t pbytes = (size_t)a->total_floats * sizeof(float);
-    char path[VD_PATH_MAX + 64];
-    bool found = false;
-    vd_status st = vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, err);
-    if (!st && !found)
-        st = vd_errorf(err, VD_ERR_INVALID, "no checkpoint in %s: train the run first", tr->rd->checkpoints_dir);
-    float *w = st ? NULL : malloc(pbytes);
-    vd_ckpt_state s;
-    if (!st && !w) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory reading %s", path);
-    if (!st) st = vd_ckpt_load(path, tr->hp, a, no_ema ? w : NULL, no_ema ? NULL : w, NULL, NULL, &s, err);
-    if (!st) {
-        tr->be->i->upload(tr->be, tr->net.params, w, pbytes);
-        tr->be->i->upload(tr->be, tr->ema, w, pbytes);
-        tr->step = s.step;
-        if (!tr->opts->quiet) printf("evaluating %s (step %lld, %s weights)\n", path, (long long)s.step, no_ema ? "plain" : "EMA");
-    }
-    free(w);
-    return st ? st : vd_backend_check(tr->be, err);
-}
-
 static void teardown(vd_trainer *tr) {
     if (tr->train_loader) vd_loader_free(tr->train_loader);
     if (tr->val_loader) vd_loader_free(tr->val_loader);
@@ -187,25 +133,21 @@ static void teardown(vd_trainer *tr) {
     if (tr->tb_train) vd_tb_close(tr->tb_train);
     if (tr->tb_val) vd_tb_close(tr->tb_val);
     if (tr->metrics) vd_metrics_close(tr->metrics);
-    if (tr->be) {
-        void *dev[] = {tr->ema, tr->m, tr->u, tr->samples, tr->dsum};
-        for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
-            if (dev[i]) tr->be->i->dealloc(tr->be, dev[i]);
-    }
-    free(tr->host), free(tr->batch), free(tr->sums), free(tr->noise);
-    vd_loss_free(&tr->loss);
-    if (tr->net.arch) vd_net_free(&tr->net);
-    if (tr->be) vd_backend_destroy(tr->be);
-    vd_arch_free(&tr->arch);
+    vd_backend *be = tr->ses.be;
+    void *dev[] = {tr->ema, tr->m, tr->u, tr->dsum};
+    for (size_t i = 0; be && i < sizeof dev / sizeof dev[0]; i++)
+        if (dev[i]) be->i->dealloc(be, dev[i]);
+    free(tr->flat_host);
+    vd_session_close(&tr->ses);
 }
 
 /* Histograms of the weights and of the last gradient, as the reference logs them. */
 static vd_status log_weights(vd_trainer *tr, vd_err *err) {
-    size_t n = (size_t)tr->arch.total_floats;
-    tr->be->i->download(tr->be, tr->host, tr->net.params, n * sizeof(float));
-    vd_status st = vd_tb_histogram(tr->tb_train, "Weights/all", tr->step, tr->host, n, err);
-    tr->be->i->download(tr->be, tr->host, tr->net.grads, n * sizeof(float));
-    if (!st) st = vd_tb_histogram(tr->tb_train, "Gradients/all", tr->step, tr->host, n, err);
+    size_t n = (size_t)tr->ses.arch.total_floats;
+    tr->ses.be->i->download(tr->ses.be, tr->flat_host, tr->ses.net.params, n * sizeof(float));
+    vd_status st = vd_tb_histogram(tr->tb_train, "Weights/all", tr->step, tr->flat_host, n, err);
+    tr->ses.be->i->download(tr->ses.be, tr->flat_host, tr->ses.net.grads, n * sizeof(float));
+    if (!st) st = vd_tb_histogram(tr->tb_train, "Gradients/all", tr->step, tr->flat_host, n, err);
     return st;
 }
 
@@ -269,22 +211,5 @@ vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train
     teardown(&tr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    return st;
-}
-
-vd_status vd_train_evaluate(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
-                            vd_split_kind split, bool no_ema, const char *png_path,
-                            vd_eval_result *out, vd_err *err) {
-    vd_trainer tr = {.hp = hp, .rd = rd, .opts = opts, .eval_all = true, .eval_ema = !no_ema,
-                     .eval_split = split == VD_EVAL_TEST ? "test" : "validation", .samples_png = png_path};
-    vd_status st = setup_model(&tr, err);
-    if (!st) st = setup_eval_data(&tr, split == VD_EVAL_TEST ? VD_SPLIT_TEST : VD_SPLIT_VAL, err);
-    if (!st) st = load_for_eval(&tr, no_ema, err);
-    if (!st) st = vd_trainer_eval(&tr, err);
-    if (!st) {
-        *out = tr.eval;
-        out->step = tr.step;
-    }
-    teardown(&tr);
     return st;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "vdvae/io.h"
 
 
@@ -197,29 +198,6 @@ static ck_file *list_checkpoints(const char *dir, int *n) {
 
 /* ---- saving ------------------------------------------------------------------------------- */
 
-/* mkdir -p: every missing component of dir. */
-static vd_status make_dirs(const char *dir, vd_err *err) {
-    char p[PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return vd_errorf(err, VD_ERR_INVALID, "checkpoint directory %s: path too long", dir);
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c) continue;
-        char keep = *c;
-        *c = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            return vd_errorf(err, VD_ERR_IO, "cannot create checkpoint directory %s: %s%s%s", dir,
-                             keep ? p : "", keep ? ": " : "", strerror(errno));
-        *c = keep;
-        if (!keep) break;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0)
-        return vd_errorf(err, VD_ERR_IO, "checkpoint directory %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return vd_errorf(err, VD_ERR_IO, "checkpoint directory %s is not a directory", dir);
-    return VD_OK;
-}
-
 static const char *opt_name(vd_opt_type t) {
     switch (t) {
     case VD_OPT_ADAMAX: return "Adamax";
@@ -332,7 +310,7 @@ vd_status vd_ckpt_save(const char *dir, const vd_hparams *hp, const vd_arch *a,
     if (snprintf(path, sizeof path, "%s/" CKPT_PREFIX "%010" PRId64 CKPT_SUFFIX, dir, s->step) >=
         (int)sizeof path)
         return vd_errorf(err, VD_ERR_INVALID, "checkpoint directory %s: path too long", dir);
-    vd_status st = make_dirs(dir, err);
+    vd_status st = vd_mkdirs(dir, err);
     const float *const buf[N_KINDS] = {params, ema, m, u};
     if (!st) st = write_file(path, hp, a, buf, s, err);
     if (st) {

@@ -1,10 +1,10 @@
 /* SSIM of reconstructed images, computed as the reference's reconstruction mode reports it
- * (see vdvae/synth.h); double precision, no allocation, images in parallel. */
+ * (see vdvae/run.h); double precision, no allocation, images in parallel. */
 #include <assert.h>
 #include <math.h>
 #include <stddef.h>
 
-#include "vdvae/synth.h"
+#include "vdvae/run.h"
 
 #define SSIM_SIZE 11
 #define SSIM_RADIUS (SSIM_SIZE / 2)

@@ -1,7 +1,9 @@
 /* Run directories: logs-<name>/hparams-<name>.cfg saved on the first run and used by later
  * runs of the same name, and deletion of a run (vdvae reset). */
 #define _GNU_SOURCE
-#include "vdvae/train.h"
+#include "vdvae/run.h"
+
+#include "core/fs.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -42,31 +44,6 @@ vd_status vd_rundir_paths(vd_rundir *rd, const char *base_dir, const char *name,
     return join(rd->hparams_path, base, "logs-%s/hparams-%s.cfg", name, err);
 }
 
-static vd_status make_dir(const char *path, vd_err *err) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
-        struct stat sb;
-        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return VD_OK;
-        return vd_errorf(err, VD_ERR_IO, "%s exists and is not a directory", path);
-    }
-    return vd_errorf(err, VD_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
-}
-
-/* mkdir -p: every missing component of path. */
-static vd_status make_dirs(const char *path, vd_err *err) {
-    char buf[VD_PATH_MAX];
-    size_t n = strlen(path);
-    if (n >= sizeof buf) return vd_errorf(err, VD_ERR_INVALID, "path too long: %s", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i < n; i++) {
-        if (buf[i] != '/') continue;
-        buf[i] = 0;
-        vd_status st = make_dir(buf, err);
-        buf[i] = '/';
-        if (st) return st;
-    }
-    return make_dir(buf, err);
-}
-
 static vd_status open_existing(vd_rundir *rd, const vd_hparams *given, const char *const *overrides,
                                int n_overrides, vd_hparams *effective, char *differ, size_t cap,
                                vd_err *err) {
@@ -93,7 +70,7 @@ vd_status vd_rundir_open(vd_rundir *rd, const char *base_dir, const vd_hparams *
         rd->resumed = true;
         return open_existing(rd, given, overrides, n_overrides, effective, differ, differ_cap, err);
     }
-    if ((st = make_dirs(rd->logs_dir, err))) return st;
+    if ((st = vd_mkdirs(rd->logs_dir, err))) return st;
     memcpy(effective, given, sizeof *effective);
     return vd_hparams_save(given, rd->hparams_path, err);
 }
@@ -119,4 +96,15 @@ vd_status vd_rundir_delete(const char *base_dir, const char *name, bool *found, 
     if (st) return st;
     if ((st = remove_tree(rd.logs_dir, found, err))) return st;
     return remove_tree(rd.checkpoints_dir, found, err);
+}
+
+vd_status vd_rundir_read(vd_rundir *rd, const char *base_dir, const char *name,
+                         const char *const *overrides, int n_overrides, vd_hparams *hp, vd_err *err) {
+    vd_status st = vd_rundir_paths(rd, base_dir, name, err);
+    if (st) return st;
+    if (access(rd->hparams_path, R_OK) != 0)
+        return vd_errorf(err, VD_ERR_INVALID, "no run '%s' in %s (no %s): train it first", name,
+                         base_dir ? base_dir : ".", rd->hparams_path);
+    rd->resumed = true;
+    return vd_hparams_load(hp, rd->hparams_path, overrides, n_overrides, err);
 }

@@ -1,0 +1,63 @@
+/* The backend registry: the one table that maps a name to a backend constructor, so a new
+ * backend (cuda) is added here and nowhere else. */
+#include <stdio.h>
+#include <string.h>
+
+#include "run/session.h"
+
+typedef vd_status (*backend_ctor)(vd_backend **out, int threads, vd_err *err);
+
+static vd_status make_cpu(vd_backend **out, int threads, vd_err *err) {
+    return vd_backend_create_cpu(out, threads, err);
+}
+
+static vd_status make_cpu_ref(vd_backend **out, int threads, vd_err *err) {
+    (void)threads; /* plain loops on one thread: the oracle */
+    return vd_backend_create_cpu_ref(out, err);
+}
+
+static const struct {
+    const char *name;
+    backend_ctor create;
+} registry[] = {
+    {"cpu", make_cpu},
+    {"cpu_ref", make_cpu_ref},
+};
+
+#define N_BACKENDS (sizeof registry / sizeof registry[0])
+
+const char *vd_backend_names(void) {
+    static char names[128];
+    if (names[0]) return names;
+    size_t at = 0;
+    for (size_t i = 0; i < N_BACKENDS; i++)
+        at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", registry[i].name);
+    return names;
+}
+
+static vd_status create(const char *name, int threads, vd_backend **out, vd_err *err) {
+    for (size_t i = 0; i < N_BACKENDS; i++)
+        if (!strcmp(name, registry[i].name)) return registry[i].create(out, threads, err);
+    return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (this build has: %s)", name,
+                     vd_backend_names());
+}
+
+vd_status vd_backend_open(const char *name, int threads, vd_precision p, bool profile,
+                          vd_backend **out, vd_err *err) {
+    vd_backend *be;
+    vd_status st = create(name ? name : "cpu", threads, &be, err);
+    if (st) return st;
+    if (profile) {
+        vd_backend *inner = be;
+        if ((st = vd_backend_create_profile(&be, inner, err))) {
+            vd_backend_destroy(inner);
+            return st;
+        }
+    }
+    if ((st = vd_backend_set_precision(be, p, err))) {
+        vd_backend_destroy(be);
+        return st;
+    }
+    *out = be;
+    return VD_OK;
+}

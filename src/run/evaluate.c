@@ -1,0 +1,115 @@
+/* Evaluation as the reference does it, shared by validation during training and vdvae eval:
+ * the images of a split in loader order through the model, NELBO, its reconstruction and KL
+ * parts, each latent group's KL and SSIM of MoL samples against the inputs; and prior
+ * samples, the picture of what a model has learnt. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/session.h"
+#include "vdvae/image.h"
+#include "vdvae/rng.h"
+
+static void eval_noise(vd_session *s, int64_t batch_index) {
+    for (int i = 0; i < s->arch.n_td; i++)
+        s->noise[i] = (vd_noise){.seed = (uint64_t)s->hp->run.seed,
+                                 .stream = vd_rng_stream((uint32_t)batch_index, VD_SITE_EVAL + (uint32_t)i)};
+}
+
+/* MoL samples at temperature 1 of the net's output, drawn with batch b's output stream. */
+static void sample_outputs(vd_session *s, int64_t b) {
+    vd_noise out = {.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream((uint32_t)b, VD_SITE_EVAL_OUTPUT)};
+    vd_net_sample_output(&s->net, 1.f, &out, s->samples);
+}
+
+/* SSIM of the batch's MoL samples against its inputs, both mapped to 0..255. */
+static double batch_ssim(vd_session *s, int64_t b) {
+    if (s->net.dataset_binarized) return 0.0; /* the reference reports 0 there */
+    const vd_arch *a = &s->arch;
+    int64_t n = s->img_floats;
+    sample_outputs(s, b);
+    float *x = s->host, *y = s->host + n;
+    s->be->i->download(s->be, y, s->samples, (size_t)n * sizeof *y);
+    memcpy(x, s->batch, (size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] * 127.5f + 127.5f, y[i] = y[i] * 127.5f + 127.5f;
+    return vd_ssim_batch(x, y, s->net.batch, a->image_res, a->image_res, a->image_ch);
+}
+
+static vd_status eval_batch(vd_session *s, vd_loader *loader, int64_t b, int64_t step, vd_eval_sums *e,
+                            vd_err *err) {
+    const vd_arch *a = &s->arch;
+    vd_status st = vd_loader_next(loader, s->batch, NULL, err);
+    if (st) return st;
+    vd_session_upload_batch(s);
+    eval_noise(s, b);
+    vd_net_forward(&s->net, s->noise);
+    s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
+    if ((st = vd_backend_check(s->be, err))) return st;
+    vd_loss_compute(&s->loss, s->hp, a, s->net.batch, step, s->sums);
+    e->recon += s->loss.recon_report;
+    e->kl += s->loss.kl_report;
+    e->nelbo += s->loss.nelbo;
+    for (int i = 0; i < a->n_td; i++) e->kl_blocks[i] += s->loss.kl[i];
+    e->ssim += batch_ssim(s, b);
+    e->batches++;
+    e->images += s->net.batch;
+    return vd_backend_check(s->be, err);
+}
+
+vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
+                              vd_eval_sums *sums, vd_err *err) {
+    *sums = (vd_eval_sums){.kl_blocks = calloc((size_t)s->arch.n_td, sizeof(double))};
+    if (!sums->kl_blocks) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    int64_t per_epoch = vd_loader_batches_per_epoch(loader);
+    if (n_batches > per_epoch) n_batches = per_epoch;
+    vd_status st = vd_loader_seek(loader, (vd_loader_pos){0, 0}, err);
+    for (int64_t b = 0; b < n_batches && !st; b++) st = eval_batch(s, loader, b, step, sums, err);
+    return st;
+}
+
+void vd_session_reconstructions(vd_session *s, int n, float *out) {
+    size_t img = (size_t)s->arch.image_res * s->arch.image_res * s->arch.image_ch;
+    sample_outputs(s, 0);
+    s->be->i->download(s->be, out, s->samples, n * img * sizeof *out);
+}
+
+vd_status vd_session_prior_samples(vd_session *s, const float *params, int64_t step, int n,
+                                   float *out, vd_err *err) {
+    const vd_hparams *hp = s->hp;
+    const vd_arch *a = &s->arch;
+    float *temps = malloc((size_t)a->n_td * sizeof *temps);
+    if (!temps) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    vd_arch_latent_temps(a, hp->model.n_down, &hp->synthesis.temperature_settings[0], temps);
+    for (int i = 0; i < a->n_td; i++)
+        s->noise[i] = (vd_noise){.seed = (uint64_t)hp->run.seed, .stream = vd_rng_stream((uint32_t)step, VD_SITE_PRIOR + (uint32_t)i)};
+    float *own = s->net.params;
+    if (params) s->net.params = (float *)params; /* the net reads its weights through this pointer */
+    vd_net_generate(&s->net, temps, s->noise);
+    vd_noise o = {.seed = (uint64_t)hp->run.seed, .stream = vd_rng_stream((uint32_t)step, VD_SITE_OUTPUT)};
+    vd_net_sample_output(&s->net, (float)hp->synthesis.output_temperature, &o, s->samples);
+    s->net.params = own;
+    s->be->i->download(s->be, out, s->samples, (size_t)n * s->out_res * s->out_res * a->image_ch * sizeof(float));
+    free(temps);
+    return vd_backend_check(s->be, err);
+}
+
+vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, uint8_t **grid,
+                          int *gh, int *gw, vd_err *err) {
+    int c = s->arch.image_ch;
+    uint8_t *u8 = malloc((size_t)n * res * res * c);
+    if (!u8) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    vd_images_to_u8(x, (int64_t)n * res * res * c, s->net.dataset_binarized, u8);
+    vd_status st = vd_image_grid(u8, n, res, res, c, n < 8 ? n : 8, 2, grid, gh, gw, err);
+    free(u8);
+    return st;
+}
+
+void vd_eval_print(const vd_session *s, const char *split, int64_t step, bool ema, const vd_eval_sums *e) {
+    const char *unit = s->net.dataset_binarized ? "nats/image" : "bits/dim";
+    printf("\n  %s at step %lld (%d images, %s weights)\n", split, (long long)step, e->images, ema ? "EMA" : "EMA-free");
+    printf("  %-16s %12.5f %s\n", "NELBO", e->nelbo / e->batches, unit);
+    printf("  %-16s %12.5f %s\n", "reconstruction", e->recon / e->batches, unit);
+    printf("  %-16s %12.5f %s\n", "KL", e->kl / e->batches, unit);
+    printf("  %-16s %12.5f\n", "SSIM", e->ssim / e->images);
+    fflush(stdout);
+}

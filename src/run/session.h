@@ -1,0 +1,99 @@
+/* The session under training, evaluation, benchmarks and synthesis: a backend chosen by name
+ * (the one place backends are created), the architecture and the network built for a batch,
+ * the loss, the buffers every loop over batches needs, and weights loaded from a checkpoint.
+ * Evaluation over a split and prior samples are here too, since training and inference both
+ * report them. */
+#ifndef VD_RUN_SESSION_H
+#define VD_RUN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/ops.h"
+#include "nn/loss.h"
+#include "nn/net.h"
+#include "vdvae/checkpoint.h"
+#include "vdvae/data.h"
+#include "vdvae/run.h"
+
+/* A backend by name ("cpu", "cpu_ref"; NULL: "cpu"), wrapped by the op profiler when profile
+ * is set, computing its convolutions in precision p. An unknown name is VD_ERR_INVALID naming
+ * the backends this build has. */
+vd_status vd_backend_open(const char *name, int threads, vd_precision p, bool profile,
+                          vd_backend **out, vd_err *err);
+
+typedef struct vd_session_opts {
+    const char *backend;   /* NULL: "cpu" */
+    int threads;           /* <= 0: the OpenMP default */
+    bool profile;          /* time every op (vdvae bench --profile) */
+    int batch;             /* the net's batch size */
+    bool keep_internals;   /* no activation checkpointing: inference reads block internals */
+    bool quiet;            /* no notes on stdout */
+} vd_session_opts;
+
+typedef struct vd_session {
+    const vd_hparams *hp;
+    vd_arch arch;
+    vd_backend *be;
+    vd_net net;
+    vd_loss loss;
+    int out_res;           /* side of output images (28 for binarized MNIST) */
+    int64_t img_floats;    /* B * R * R * C: one input batch */
+    int64_t out_floats;    /* B * out_res^2 * C: one batch of output images */
+    float *batch;          /* host [B, R, R, C] */
+    float *host;           /* host [2, B, max(R, out_res)^2, C]: images downloaded in pairs */
+    float *samples;        /* device [B, max(R, out_res)^2, C]: sampled outputs */
+    float *sums;           /* host [1 + n_td]: the forward's NLL and KL sums */
+    vd_noise *noise;       /* [n_td] */
+} vd_session;
+
+vd_status vd_session_open(vd_session *s, const vd_hparams *hp, const vd_session_opts *o, vd_err *err);
+void vd_session_close(vd_session *s);
+
+/* The checkpoint to read: `explicit_path` when given, else the newest complete one of the
+ * run (VD_ERR_INVALID "no checkpoint in ...: train the run first" when there is none). */
+vd_status vd_session_checkpoint(const vd_rundir *rd, const char *explicit_path, char *path,
+                                size_t cap, vd_err *err);
+
+/* The EMA (or, with plain, the trained) weights of checkpoint `path` into the net's
+ * parameters; *state (may be NULL) receives its counters. */
+vd_status vd_session_load_weights(vd_session *s, const char *path, bool plain, vd_ckpt_state *state,
+                                  vd_err *err);
+
+/* Upload the host batch s->batch as the net's input. */
+void vd_session_upload_batch(vd_session *s);
+
+/* ---- evaluation over a split (src/run/evaluate.c) ---------------------------------------- */
+
+typedef struct vd_eval_sums {
+    double recon, kl, nelbo, ssim; /* sums over batches (ssim: over images) */
+    double *kl_blocks;             /* [n_td] per latent group, summed over batches */
+    int batches, images;
+} vd_eval_sums;
+
+/* The first n_batches of loader (rewound first) through the net with the weights it holds,
+ * at loss step `step`: NELBO, its parts, each group's KL and SSIM of MoL samples at
+ * temperature 1 against the inputs. Noise: (seed, batch index, eval sites), the same every
+ * time. s->batch keeps the last batch's images. Free sums->kl_blocks with free(). */
+vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
+                              vd_eval_sums *sums, vd_err *err);
+
+/* MoL samples of the last evaluated batch at temperature 1 (its first n images, into host
+ * out [n, R, R, C]), drawn as the evaluation draws its first batch's. */
+void vd_session_reconstructions(vd_session *s, int n, float *out);
+
+/* n prior samples (n <= batch) with the weights at `params` (device; NULL: the net's):
+ * temperature_settings[0] per latent group, output_temperature for the output layer, noise
+ * from (seed, step); into host out [n, out_res, out_res, C]. */
+vd_status vd_session_prior_samples(vd_session *s, const float *params, int64_t step, int n,
+                                   float *out, vd_err *err);
+
+/* A grid (8 columns at most) of n host images [-1, 1] ({0, 1} binarized) as 8-bit pixels
+ * in *grid [gh, gw, C]; free with free(). */
+vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, uint8_t **grid,
+                          int *gh, int *gw, vd_err *err);
+
+/* The summary table of an evaluation on stdout. */
+void vd_eval_print(const vd_session *s, const char *split, int64_t step, bool ema, const vd_eval_sums *e);
+
+#endif
