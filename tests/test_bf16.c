@@ -363,7 +363,7 @@ static void upload_images(vd_net *net, uint64_t seed) {
     vd_rng_fill_uniform(seed, 0, 0, n, x);
     for (size_t i = 0; i < n; i++)
         x[i] = net->dataset_binarized ? (float)(x[i] < 0.3f) : 2.f * x[i] - 1.f;
-    net->be->i->upload(net->be, net->input, x, n * sizeof *x);
+    net->be->i->upload(net->be, net->input.data, x, n * sizeof *x);
     free(x);
 }
 

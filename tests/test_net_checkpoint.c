@@ -22,7 +22,7 @@ static void upload_input(vd_net *net) {
     float *x = malloc(n * sizeof *x);
     vd_rng_fill_uniform(77, 0, 0, n, x);
     for (size_t i = 0; i < n; i++) x[i] = net->dataset_binarized ? (float)(x[i] < 0.4f) : 2.f * x[i] - 1.f;
-    net->be->i->upload(net->be, net->input, x, n * sizeof *x);
+    net->be->i->upload(net->be, net->input.data, x, n * sizeof *x);
     free(x);
 }
 
@@ -54,7 +54,7 @@ static bool run_step(const vd_hparams *hp, const vd_arch *a, vd_backend *be, boo
     r->grads = malloc((size_t)r->n_grads * sizeof(float));
     r->logits = malloc((size_t)r->n_logits * sizeof(float));
     be->i->download(be, r->grads, net.grads, (size_t)r->n_grads * sizeof(float));
-    be->i->download(be, r->logits, net.logits, (size_t)r->n_logits * sizeof(float));
+    be->i->download(be, r->logits, net.logits.data, (size_t)r->n_logits * sizeof(float));
     be->i->download(be, r->sums, net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     vd_net_free(&net);
     return true;

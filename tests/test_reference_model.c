@@ -109,7 +109,7 @@ static void check_generation(vd_net *net, const vd_st *st, const char *label) {
     vd_net_generate(net, temps, noise);
     int64_t n_logits = (int64_t)net->batch * a->image_res * a->image_res * a->out_ch, n_img = 0;
     float *got = malloc((size_t)n_logits * sizeof *got), *want = malloc((size_t)n_logits * sizeof *want);
-    be->i->download(be, got, net->logits, (size_t)n_logits * sizeof *got);
+    be->i->download(be, got, net->logits.data, (size_t)n_logits * sizeof *got);
     const vd_st_tensor *tl = vd_st_find(st, "gen.logits");
     CHECK(tl && tl->numel == n_logits && vd_st_read_f32(st, "gen.logits", tl->ndim, tl->shape, n_logits, want, &err) == VD_OK);
     double rel = max_rel(got, want, n_logits, NULL);

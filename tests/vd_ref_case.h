@@ -43,7 +43,7 @@ static inline vd_noise *ref_case_forward(vd_net *net, const vd_hparams *hp, cons
     int64_t n_in = 0;
     float *in = ref_upload_named(be, st, "input", &n_in);
     CHECK(in && n_in == (int64_t)net->batch * a->image_res * a->image_res * a->image_ch);
-    if (in) be->i->copy(be, &(vd_tensor){in, 1, 1, 1, (int)n_in, n_in}, &(vd_tensor){net->input, 1, 1, 1, (int)n_in, n_in});
+    if (in) be->i->copy(be, &(vd_tensor){in, 1, 1, 1, (int)n_in, n_in}, &(vd_tensor){net->input.data, 1, 1, 1, (int)n_in, n_in});
     vd_noise *noise = calloc((size_t)a->n_td, sizeof *noise);
     char key[64];
     for (int i = 0; i < a->n_td; i++) {

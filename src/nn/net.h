@@ -10,57 +10,81 @@
 #include "vdvae/config.h"
 #include "vdvae/model.h"
 
-/* What one residual cell keeps for backward: the input of each conv before its SiLU. */
+/* What one residual cell keeps for backward: the input of each conv before its SiLU.
+ * Shapes are per batch B at the cell's resolution. */
 typedef struct vd_net_cell {
-    float **pre;   /* [n_convs]; pre[0] is the cell input (owned by whoever made it) */
-    float *out;    /* [B, res, res, c_out] */
+    vd_tensor *pre;  /* [n_convs]: conv k's input [res, c_in of conv k]; pre[0] is the cell
+                        input (owned by whoever made it) */
+    vd_tensor out;   /* [res, c_out] */
 } vd_net_cell;
 
-/* What one block keeps; unused fields stay NULL. Shapes in comments are per batch B,
- * at the block's output resolution r unless said otherwise. */
+/* What one block keeps, planned once with its shape; unused fields stay empty. Shapes in
+ * comments are per batch B, at the block's output resolution r unless said otherwise. */
 typedef struct vd_net_block {
-    float *in;        /* the stream entering the block (owned by the previous block) */
-    float *pool_pre;  /* UP_SKIP with stride: pool conv output before LeakyReLU [r, c_out] */
-    float *stream;    /* output of the block's stream [r, c_out] (UP: after pool if any) */
-    float *skip;      /* UP_SKIP: its skip projection [res_in, skip_ch]; DOWN: the skip it reads */
-    float *unpool_pre;/* DOWN with stride: unpool conv output before LeakyReLU [res_in, c] */
-    float *y1;        /* DOWN: after unpool (or = in) [r, c] */
-    float *cat;       /* DOWN: concat(y1, skip) [r, c + skip_ch]: the net's shared buffer */
-    float *prior_raw, *post_raw;  /* [r, 2V] */
-    float *prior_mean, *prior_p, *post_mean, *post_p, *z; /* [r, V] */
-    float *y2;        /* DOWN: y1 + kl_residual + z_proj(z) [r, c] */
-    vd_net_cell *cells;          /* residual_block cells */
-    vd_net_cell prior_cell, post_cell;
-    int latent;       /* DOWN: index of its latent group (0 .. n_td-1) */
+    vd_tensor in;          /* [res_in, c_in] the stream entering the block (the previous
+                              block's stream; input_conv: the net's input) */
+    vd_tensor pool_pre;    /* UP_SKIP with stride: pool conv output before LeakyReLU [r, c_out] */
+    vd_tensor stream;      /* output of the block's stream [r, c_out] (UP: after pool if any) */
+    vd_tensor skip;        /* UP_SKIP: its skip projection [res_in, skip_ch];
+                              DOWN: the skip it reads [r, skip_ch] */
+    vd_tensor unpool_pre;  /* DOWN with stride: unpool conv output before LeakyReLU [res_in, c] */
+    vd_tensor unpool_act;  /* DOWN with stride: after the LeakyReLU [res_in, c]; a temporary
+                              (a scratch buffer that other blocks and the backward share) */
+    vd_tensor y1;          /* DOWN: after unpool (or = in) [r, c] */
+    vd_tensor cat;         /* DOWN: concat(y1, skip) [r, c + skip_ch] in the net's one concat
+                              buffer, refilled before each read (vd_net_fill_cat) */
+    vd_tensor kl_residual, p_in; /* DOWN: the prior net's output split: [r, c] views of
+                                    prior_cell.out's channels [0, c) and [c, 2c) */
+    vd_tensor prior_raw, post_raw;  /* DOWN: the latent projections [r, 2V] */
+    vd_tensor prior_mean, prior_p, post_mean, post_p, z; /* DOWN: [r, V] */
+    vd_tensor z_prior;     /* DOWN, masked inference: the prior sample masked variates take
+                              [r, V]; a temporary like unpool_act */
+    vd_tensor y2;          /* DOWN: y1 + kl_residual + z_proj(z) [r, c] */
+    vd_net_cell *cells;    /* residual_block cells */
+    vd_net_cell prior_cell, post_cell; /* DOWN: prior net [r, c] -> [r, 2c];
+                                          posterior net [r, c + skip_ch] -> [r, c] */
+    int latent;            /* DOWN: index of its latent group (0 .. n_td-1) */
 } vd_net_block;
+
+/* The backward pass's gradient buffers, named for the tensors whose gradients they hold
+ * (the gradient of nb->z lives in d.z); each is sized for the largest of those tensors over
+ * all blocks, and the backward views it at the shape of the one it holds now. Buffers whose
+ * roles never live at once share memory (net_plan.c). */
+typedef struct vd_net_grads {
+    float *stream[2];       /* the stream's gradient, ping-pong between blocks and cells */
+    float *silu;            /* a cell conv's input gradient after its SiLU [res, c_in] */
+    float *cell_pre[2];     /* a cell's inner conv inputs (pre[k], k >= 1), alternating */
+    float *pool_pre;        /* UP_SKIP with stride */
+    float *unpool_act, *unpool_pre;            /* DOWN with stride */
+    float *prior_out, *post_out, *cat;         /* prior_cell.out, post_cell.out, cat */
+    float *prior_raw, *post_raw;
+    float *prior_mean, *prior_p, *post_mean, *post_p, *z;
+    vd_tensor *skips;       /* [n_skips] each skip's gradient, gathered over its readers */
+} vd_net_grads;
 
 typedef struct vd_net {
     const vd_arch *arch;
     vd_backend *be;
     int batch;
-    int dataset_binarized;       /* Bernoulli output instead of DMoL */
+    bool dataset_binarized;      /* Bernoulli output instead of DMoL */
     vd_dmol dmol;
-    int dist_base;               /* VD_BASE_STD | VD_BASE_LOGSTD */
+    vd_dist_base dist_base;      /* of the latents */
     float dist_beta;
-    int residual_dist;
+    bool residual_dist;          /* posterior relative to the prior (MODEL.md step 4) */
     float *params, *grads;       /* [arch->total_floats] each */
     float *arena;                /* saved activations, then the work region */
     int64_t arena_floats;
     bool checkpoint;             /* activation checkpointing: blocks keep only their outputs */
     int64_t work_floats;         /* checkpointing: the region every block's internals share */
-    float *scratch[4];           /* temporaries of the largest activation */
-    float *dstream[2];           /* the stream's gradient, ping-pong */
-    float *dpr, *dcat, *dq, *draw_p, *draw_q;  /* per-block gradient temporaries */
-    float *dprior_mean, *dprior_p, *dpost_mean, *dpost_p, *dz;
-    float **skips, **dskips;     /* [n_skips] the skips and their gradients */
-    int64_t scratch_floats;
+    vd_net_grads d;              /* gradient temporaries of the backward pass */
+    vd_tensor *skips;            /* [n_skips] the skips [B, res, res, skip_ch] */
     float *cat;                  /* one concat(y1, skip) buffer for every block: filled again
-                                    before each read instead of kept per block */
+                                    before each read instead of kept per block (nb->cat) */
     int cat_skip[3];             /* skip index, channel offset and resolution whose skip half
                                     net->cat holds now ({-1} after the skips may have changed):
                                     consecutive blocks reading one skip copy it once */
-    float *input;                /* [B, R, R, C] */
-    float *logits;               /* [B, R, R, out_ch] */
+    vd_tensor input;             /* [B, R, R, C] */
+    vd_tensor logits;            /* [B, R, R, out_ch] */
     float *sums;                 /* device: [0] output nll sum, [1 + i] KL sum of latent i */
     vd_net_block *blocks;        /* one per arch block */
     int *latent_block;           /* [n_td]: block index of each latent group */
@@ -68,10 +92,11 @@ typedef struct vd_net {
 
 typedef struct vd_net_opts {
     int batch;
-    int dataset_binarized;
-    int dist_base, output_base;
+    bool dataset_binarized;
+    vd_dist_base dist_base, output_base;
     float dist_beta, output_beta, min_mol_logscale;
-    int residual_dist, n_mix, channels, num_bits;
+    bool residual_dist;
+    int n_mix, channels, num_bits;
     /* Keep only what crosses block boundaries and recompute a block's internals in the
      * backward pass (run.checkpoint_activations). The per-block tensors of vd_net_block
      * then hold the last block run, so inference that reads them (encoding) leaves it off. */
@@ -83,7 +108,7 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
                         vd_err *err);
 void vd_net_free(vd_net *net);
 
-/* Forward on net->input (uploaded by the caller): posterior samples use noise[i] for latent
+/* Forward on net->input (uploaded by the caller into input.data): posterior samples use noise[i] for latent
  * group i. Leaves the output NLL and per-group KL sums in net->sums. */
 void vd_net_forward(vd_net *net, const vd_noise *noise);
 

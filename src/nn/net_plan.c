@@ -1,6 +1,7 @@
 /* Memory plan of the network: one arena holding every activation the backward pass needs,
- * laid out once for the batch size, plus the gradient and scratch temporaries. The same
- * walk runs twice: first to measure (base NULL), then to hand out pointers. */
+ * laid out once for the batch size, plus the gradient and scratch temporaries. Every
+ * buffer is handed out as a tensor with its shape, so the passes never rebuild views. The
+ * same walk runs twice: first to measure (base NULL), then to hand out tensors. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ typedef struct arena {
 typedef struct plan {
     arena *keep, *work;
     bool checkpoint;
+    int batch;
 } plan;
 
 /* 16-float (64-byte) alignment keeps every tensor on its own cache lines. */
@@ -28,93 +30,96 @@ static float *take(arena *ar, int64_t n) {
     return p;
 }
 
-static float *keep(plan *pl, int64_t n) {
-    return take(pl->keep, n);
+/* A [B, res, res, c] tensor at p. */
+static vd_tensor image(float *p, int batch, int res, int c) {
+    return vd_tensor_make(p, batch, res, res, c);
 }
 
-static float *work(plan *pl, int64_t n) {
-    return take(pl->work, n);
+static vd_tensor tensor(arena *ar, int batch, int res, int c) {
+    return image(take(ar, (int64_t)batch * res * res * c), batch, res, c);
 }
 
-static int64_t img(const vd_net *net, int res, int c) {
-    return (int64_t)net->batch * res * res * c;
+static vd_tensor keep(plan *pl, int res, int c) {
+    return tensor(pl->keep, pl->batch, res, c);
 }
 
-static void plan_cell(vd_net *net, plan *pl, const vd_cell *cell, vd_net_cell *nc, float *in, bool out_kept) {
-    const vd_arch *a = net->arch;
+static vd_tensor work(plan *pl, int res, int c) {
+    return tensor(pl->work, pl->batch, res, c);
+}
+
+static void plan_cell(const vd_arch *a, plan *pl, const vd_cell *cell, vd_net_cell *nc, vd_tensor in,
+                      bool out_kept) {
     nc->pre[0] = in;
-    for (int k = 1; k < cell->n_convs; k++)
-        nc->pre[k] = work(pl, img(net, cell->res, a->convs[cell->first_conv + k].c_in));
-    int64_t n = img(net, cell->res, cell->c_out);
-    nc->out = out_kept ? keep(pl, n) : work(pl, n);
+    for (int k = 1; k < cell->n_convs; k++) nc->pre[k] = work(pl, cell->res, a->convs[cell->first_conv + k].c_in);
+    nc->out = out_kept ? keep(pl, cell->res, cell->c_out) : work(pl, cell->res, cell->c_out);
 }
 
 /* Cells of a residual_block chained from `in`; returns the last output, kept when
  * last_kept says it leaves the block. */
-static float *plan_cells(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in, bool last_kept) {
+static vd_tensor plan_cells(const vd_arch *a, plan *pl, const vd_block *b, vd_net_block *nb, vd_tensor in,
+                            bool last_kept) {
     for (int k = 0; k < b->n_cells; k++) {
-        plan_cell(net, pl, &net->arch->cells[b->first_cell + k], &nb->cells[k], in, last_kept && k + 1 == b->n_cells);
+        plan_cell(a, pl, &a->cells[b->first_cell + k], &nb->cells[k], in, last_kept && k + 1 == b->n_cells);
         in = nb->cells[k].out;
     }
     return in;
 }
 
-static float *plan_up(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in) {
+static void plan_up(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb) {
     const vd_arch *a = net->arch;
     bool pooled = b->kind == VD_BLOCK_UP_SKIP && b->resample >= 0;
-    float *x = plan_cells(net, pl, b, nb, in, !pooled);
-    if (b->kind != VD_BLOCK_UP_SKIP) return nb->stream = x;
-    nb->skip = net->skips[b->skip] = keep(pl, img(net, b->res_in, b->skip_ch));
-    if (!pooled) return nb->stream = x;
-    nb->pool_pre = work(pl, img(net, b->res_out, a->convs[b->resample].c_out));
-    return nb->stream = keep(pl, img(net, b->res_out, b->c_out));
+    nb->stream = plan_cells(a, pl, b, nb, nb->in, !pooled);
+    if (b->kind != VD_BLOCK_UP_SKIP) return;
+    nb->skip = net->skips[b->skip] = keep(pl, b->res_in, b->skip_ch);
+    if (!pooled) return;
+    nb->pool_pre = work(pl, b->res_out, a->convs[b->resample].c_out);
+    nb->stream = keep(pl, b->res_out, b->c_out);
 }
 
-static float *plan_down(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb, float *in) {
+static void plan_down(vd_net *net, plan *pl, const vd_block *b, vd_net_block *nb) {
     const vd_arch *a = net->arch;
     int r = b->res_out, c = b->c_out, v = b->n_variates;
-    nb->y1 = in;
+    nb->y1 = nb->in;
     nb->skip = net->skips[b->skip];
     if (b->resample >= 0) {
-        nb->unpool_pre = work(pl, img(net, b->res_in, c));
-        nb->y1 = work(pl, img(net, r, c));
+        nb->unpool_pre = work(pl, b->res_in, c);
+        nb->y1 = work(pl, r, c);
     }
-    plan_cell(net, pl, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1, false);
-    nb->cat = net->cat; /* rebuilt from y1 and the skip whenever it is read */
-    plan_cell(net, pl, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat, false);
-    nb->prior_raw = work(pl, img(net, r, 2 * v));
-    nb->post_raw = work(pl, img(net, r, 2 * v));
-    nb->prior_mean = work(pl, img(net, r, v));
-    nb->prior_p = work(pl, img(net, r, v));
-    nb->post_mean = work(pl, img(net, r, v));
-    nb->post_p = work(pl, img(net, r, v));
-    nb->z = work(pl, img(net, r, v));
-    nb->y2 = b->n_cells ? work(pl, img(net, r, c)) : keep(pl, img(net, r, c));
-    return nb->stream = plan_cells(net, pl, b, nb, nb->y2, true);
+    plan_cell(a, pl, &a->cells[b->prior_cell], &nb->prior_cell, nb->y1, false);
+    nb->kl_residual = vd_tensor_channels(nb->prior_cell.out, 0, c);
+    nb->p_in = vd_tensor_channels(nb->prior_cell.out, c, c);
+    nb->cat = image(net->cat, net->batch, r, c + b->skip_ch); /* rebuilt from y1 and the skip whenever read */
+    plan_cell(a, pl, &a->cells[b->posterior_cell], &nb->post_cell, nb->cat, false);
+    nb->prior_raw = work(pl, r, 2 * v);
+    nb->post_raw = work(pl, r, 2 * v);
+    nb->prior_mean = work(pl, r, v);
+    nb->prior_p = work(pl, r, v);
+    nb->post_mean = work(pl, r, v);
+    nb->post_p = work(pl, r, v);
+    nb->z = work(pl, r, v);
+    nb->y2 = b->n_cells ? work(pl, r, c) : keep(pl, r, c);
+    nb->stream = plan_cells(a, pl, b, nb, nb->y2, true);
 }
 
 static int64_t largest_cat(const vd_arch *a);
 
 static void plan_blocks(vd_net *net, plan *pl) {
     const vd_arch *a = net->arch;
-    net->input = keep(pl, img(net, a->image_res, a->image_ch));
-    net->cat = keep(pl, largest_cat(a) * net->batch);
-    float *x = NULL;
+    net->input = keep(pl, a->image_res, a->image_ch);
+    net->cat = take(pl->keep, largest_cat(a) * net->batch);
+    vd_tensor x = net->input; /* the stream */
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
         vd_net_block *nb = &net->blocks[i];
         if (pl->checkpoint) pl->work->used = 0; /* each block refills the work region */
         nb->in = x;
         switch (b->kind) {
-        case VD_BLOCK_INPUT_CONV:
-            nb->in = net->input;
-            x = nb->stream = keep(pl, img(net, b->res_out, b->c_out));
-            break;
-        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: x = plan_up(net, pl, b, nb, x); break;
-        case VD_BLOCK_H0: x = nb->stream = keep(pl, img(net, b->res_out, b->c_out)); break;
-        case VD_BLOCK_DOWN: x = plan_down(net, pl, b, nb, x); break;
-        case VD_BLOCK_OUTPUT_CONV: x = net->logits = nb->stream = keep(pl, img(net, b->res_out, b->c_out)); break;
+        case VD_BLOCK_INPUT_CONV: case VD_BLOCK_H0: nb->stream = keep(pl, b->res_out, b->c_out); break;
+        case VD_BLOCK_UP: case VD_BLOCK_UP_SKIP: plan_up(net, pl, b, nb); break;
+        case VD_BLOCK_DOWN: plan_down(net, pl, b, nb); break;
+        case VD_BLOCK_OUTPUT_CONV: net->logits = nb->stream = keep(pl, b->res_out, b->c_out); break;
         }
+        x = nb->stream;
     }
 }
 
@@ -161,37 +166,62 @@ static int64_t largest_cat(const vd_arch *a) {
     return largest_latent_tensors(a).cat;
 }
 
+/* The forward's temporaries, in scratch buffers the backward's roles also use: the unpool
+ * activation (between its LeakyReLU and upsampling) and the prior sample of masked variates. */
+static void plan_forward_temporaries(vd_net *net, float *unpool_act, float *z_prior) {
+    const vd_arch *a = net->arch;
+    for (int i = 0; i < a->n_blocks; i++) {
+        const vd_block *b = &a->blocks[i];
+        vd_net_block *nb = &net->blocks[i];
+        if (b->kind != VD_BLOCK_DOWN) continue;
+        if (b->resample >= 0) nb->unpool_act = image(unpool_act, net->batch, b->res_in, b->c_out);
+        nb->z_prior = image(z_prior, net->batch, b->res_out, b->n_variates);
+    }
+}
+
+/* The temporaries of one block's forward or backward: four buffers of the largest
+ * activation, each shared by roles that never live at once, and the gradient buffers of the
+ * top-down blocks and the skips. */
 static void plan_temporaries(vd_net *net, arena *ar) {
     const vd_arch *a = net->arch;
     int64_t s = largest_activation(a) * net->batch, B = net->batch;
     latent_sizes l = largest_latent_tensors(a);
-    net->scratch_floats = s;
-    for (int i = 0; i < 4; i++) net->scratch[i] = take(ar, s);
-    for (int i = 0; i < 2; i++) net->dstream[i] = take(ar, s);
-    net->dpr = take(ar, l.pr * B);
-    net->dcat = take(ar, l.cat * B);
-    net->dq = take(ar, l.q * B);
-    net->draw_p = take(ar, l.raw * B);
-    net->draw_q = take(ar, l.raw * B);
-    net->dprior_mean = take(ar, l.v * B);
-    net->dprior_p = take(ar, l.v * B);
-    net->dpost_mean = take(ar, l.v * B);
-    net->dpost_p = take(ar, l.v * B);
-    net->dz = take(ar, l.v * B);
+    float *scratch[4];
+    for (int i = 0; i < 4; i++) scratch[i] = take(ar, s);
+    /* Roles sharing a buffer each live within one unpool, pool, cell or mask sequence of ops
+     * that uses no other role of that buffer. */
+    vd_net_grads *d = &net->d;
+    d->pool_pre = d->unpool_act = scratch[0];
+    d->silu = d->unpool_pre = scratch[1];
+    d->cell_pre[0] = scratch[2];
+    d->cell_pre[1] = scratch[3];
+    for (int i = 0; i < 2; i++) d->stream[i] = take(ar, s);
+    d->prior_out = take(ar, l.pr * B);
+    d->cat = take(ar, l.cat * B);
+    d->post_out = take(ar, l.q * B);
+    d->prior_raw = take(ar, l.raw * B);
+    d->post_raw = take(ar, l.raw * B);
+    d->prior_mean = take(ar, l.v * B);
+    d->prior_p = take(ar, l.v * B);
+    d->post_mean = take(ar, l.v * B);
+    d->post_p = take(ar, l.v * B);
+    d->z = take(ar, l.v * B);
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
-        if (b->kind == VD_BLOCK_UP_SKIP) net->dskips[b->skip] = take(ar, img(net, b->res_in, b->skip_ch));
+        if (b->kind == VD_BLOCK_UP_SKIP) d->skips[b->skip] = tensor(ar, net->batch, b->res_in, b->skip_ch);
     }
     net->sums = take(ar, 1 + a->n_td);
+    plan_forward_temporaries(net, scratch[1], scratch[2]);
 }
 
 static vd_status alloc_tables(vd_net *net, vd_err *err) {
     const vd_arch *a = net->arch;
     net->blocks = calloc((size_t)a->n_blocks, sizeof *net->blocks);
     net->skips = calloc((size_t)a->n_skips + 1, sizeof *net->skips);
-    net->dskips = calloc((size_t)a->n_skips + 1, sizeof *net->dskips);
+    net->d.skips = calloc((size_t)a->n_skips + 1, sizeof *net->d.skips);
     net->latent_block = calloc((size_t)a->n_td + 1, sizeof *net->latent_block);
-    if (!net->blocks || !net->skips || !net->dskips || !net->latent_block) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    if (!net->blocks || !net->skips || !net->d.skips || !net->latent_block)
+        return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     int latent = 0;
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
@@ -202,11 +232,11 @@ static vd_status alloc_tables(vd_net *net, vd_err *err) {
         nb->cells = calloc((size_t)n + 1, sizeof *nb->cells);
         if (!nb->cells) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
         for (int k = 0; k < n; k++)
-            if (!(nb->cells[k].pre = calloc((size_t)a->cells[b->first_cell + k].n_convs, sizeof(float *))))
+            if (!(nb->cells[k].pre = calloc((size_t)a->cells[b->first_cell + k].n_convs, sizeof(vd_tensor))))
                 return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
         if (b->kind == VD_BLOCK_DOWN) {
-            nb->prior_cell.pre = calloc((size_t)a->cells[b->prior_cell].n_convs, sizeof(float *));
-            nb->post_cell.pre = calloc((size_t)a->cells[b->posterior_cell].n_convs, sizeof(float *));
+            nb->prior_cell.pre = calloc((size_t)a->cells[b->prior_cell].n_convs, sizeof(vd_tensor));
+            nb->post_cell.pre = calloc((size_t)a->cells[b->posterior_cell].n_convs, sizeof(vd_tensor));
             if (!nb->prior_cell.pre || !nb->post_cell.pre) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
         }
     }
@@ -247,7 +277,7 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
     vd_status st = alloc_tables(net, err);
     if (st) return vd_net_free(net), st;
     arena k = {0}, w = {0};
-    plan pl = {.keep = &k, .work = o->checkpoint ? &w : &k, .checkpoint = o->checkpoint};
+    plan pl = {.keep = &k, .work = o->checkpoint ? &w : &k, .checkpoint = o->checkpoint, .batch = o->batch};
     plan_blocks(net, &pl);
     plan_temporaries(net, &k);
     int64_t kept = k.used;
@@ -288,7 +318,7 @@ void vd_net_free(vd_net *net) {
     }
     free(net->blocks);
     free(net->skips);
-    free(net->dskips);
+    free(net->d.skips);
     free(net->latent_block);
     memset(net, 0, sizeof *net);
 }
