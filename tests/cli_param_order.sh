@@ -7,8 +7,8 @@ py=/usr/bin/python3
 if ! $py -c "import torch" 2>/dev/null; then echo "SKIP: $py has no torch (python3-torch)"; exit 77; fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cfgs="$src/tests/reference/configs/tiny_rgb.cfg $src/tests/reference/configs/tiny_grey_logstd.cfg
-      $src/tests/reference/configs/tiny_binarized.cfg $src/egs/fashion_mnist.cfg"
-[ -f "$src/../shared/egs/cifar10_baseline.cfg" ] && cfgs="$cfgs $src/../shared/egs/cifar10_baseline.cfg"
+      $src/tests/reference/configs/tiny_binarized.cfg $src/egs/fashion_mnist.cfg
+      $src/egs/reference/cifar10_baseline.cfg"
 fail=0; pass=0
 for cfg in $cfgs; do
   "$cli" info "$cfg" --params | awk '$1 ~ /^[0-9]+$/ && $2 ~ /\./ || $2 == "top_down.trainable_h" {

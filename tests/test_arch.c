@@ -270,19 +270,28 @@ static void check_cifar10(const vd_arch *a) {
     CHECK(a->params[post].shape[0] == 96 && a->params[post].shape[1] == 768);
 }
 
-static int check_reference_counts(const char *src) {
+/* The 20 configs of egs/reference/ against param_counts.txt (counted with the reference PyTorch
+ * code): a missing table, row or config is a failure, since they ship with the repository. */
+#define N_REFERENCE_CONFIGS 20
+
+static void check_reference_counts(const char *src) {
     char path[4096], line[1024], cfg[256];
-    snprintf(path, sizeof path, "%s/../shared/egs/param_counts.txt", src);
+    char listed[N_REFERENCE_CONFIGS][256];
+    snprintf(path, sizeof path, "%s/egs/reference/param_counts.txt", src);
     FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "note: %s not found; reference parameter counts not checked\n", path);
-        return 0;
-    }
+    CHECKF(f != NULL, "%s: cannot open", path);
+    if (!f) return;
     int n = 0;
     long long want, want_tensors;
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || sscanf(line, "%255s %lld %lld", cfg, &want, &want_tensors) != 3) continue;
-        snprintf(path, sizeof path, "%s/../shared/egs/%s", src, cfg);
+        if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0') continue;
+        if (sscanf(line, "%255s %lld %lld", cfg, &want, &want_tensors) != 3) {
+            CHECKF(0, "param_counts.txt: unreadable row: %s", line);
+            continue;
+        }
+        if (n < N_REFERENCE_CONFIGS) snprintf(listed[n], sizeof listed[n], "%s", cfg);
+        n++;
+        snprintf(path, sizeof path, "%s/egs/reference/%s", src, cfg);
         vd_hparams *hp = calloc(1, sizeof *hp);
         vd_err err = {0};
         vd_arch a;
@@ -298,17 +307,18 @@ static int check_reference_counts(const char *src) {
             vd_arch_free(&a);
         }
         free(hp);
-        n++;
     }
     fclose(f);
-    CHECKF(n >= 4, "only %d configs in param_counts.txt", n);
-    return n;
+    CHECKF(n == N_REFERENCE_CONFIGS, "%d configs in param_counts.txt, want %d", n, N_REFERENCE_CONFIGS);
+    /* rows must be distinct, so 20 rows mean 20 configs */
+    for (int i = 0; i < n && i < N_REFERENCE_CONFIGS; i++)
+        for (int j = 0; j < i; j++) CHECKF(strcmp(listed[i], listed[j]), "%s listed twice", listed[i]);
 }
 
 int main(void) {
     const char *src = getenv("VD_SOURCE_DIR");
+    if (!src) src = ".";
     check_tiny();
-    if (src) check_reference_counts(src);
-    else fprintf(stderr, "note: VD_SOURCE_DIR unset; reference parameter counts not checked\n");
+    check_reference_counts(src);
     return vd_test_result("test_arch");
 }
