@@ -383,7 +383,7 @@ static double dmol_nll(const vd_dmol *d, const float *logits, const float *x, in
     return nll;
 }
 
-/* log p of one colour under one logistic (mean mu, scale s), straight from MODEL.md. */
+/* log p of one colour under one logistic (mean mu, scale s), straight from docs/model.md section 4.5. */
 static double logistic_logp(double x, double mu, double s, double k, double lo, double hi) {
     double plus = (x - mu + 1 / k) / s, minus = (x - mu - 1 / k) / s, mid = (x - mu) / s;
     if (x == lo) return log(sigmoid(plus));

@@ -1,4 +1,4 @@
-/* Datasets (MODEL.md section 7): readers for every reference format, image folders, packed
+/* Datasets (docs/model.md section 7): readers for every reference format, image folders, packed
  * files, the reference's splits and preprocessing, and the background batch loader. Images
  * are uint8 NHWC in memory (or memory-mapped); batches leave as float NHWC in [-1, 1]. */
 #ifndef VDVAE_DATA_H

@@ -35,7 +35,7 @@ typedef struct vd_param {
     vd_init_kind init;
     double init_bound, init_scale;
     int64_t fan_in, fan_out;      /* a bias carries its weight's fans */
-    bool weight_decay;            /* decoupled weight decay applies (MODEL.md section 5) */
+    bool weight_decay;            /* decoupled weight decay applies (docs/model.md section 5) */
     int block;                    /* index into vd_arch.blocks */
 } vd_param;
 

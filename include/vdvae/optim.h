@@ -1,4 +1,4 @@
-/* Optimisation for training (MODEL.md section 5): the optimizer over the architecture's flat
+/* Optimisation for training (docs/model.md section 5): the optimizer over the architecture's flat
  * parameter buffer, the EMA of the weights, the global gradient norm with clipping and the
  * skip rule, and the learning-rate schedules. Buffers are backend (device) memory laid out
  * by vd_arch; the host only ever sees the one float of the gradient norm. */
@@ -40,7 +40,7 @@ vd_status vd_optim_check(const vd_hparams *hp, vd_err *err);
  * - 'exponential': clip(lr0 rate^((step - decay_start) / decay_steps), min_lr, lr0), the
  *               upper bound winning if min_lr > lr0 (jnp.clip); no warmup. The reference
  *               writes `rate ^ (step - decay_start / decay_steps)`, an XOR with the wrong
- *               precedence; we use the power MODEL.md states.
+ *               precedence; we use the power docs/model.md section 5.1 states.
  * warmup = optimizer.warmup_steps; warmup 0 means none (the reference would divide 0 by 0). */
 double vd_lr_schedule(const vd_hparams *hp, int64_t step);
 

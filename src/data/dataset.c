@@ -1,4 +1,4 @@
-/* The reference's datasets and splits (MODEL.md section 7): which files make each split of each
+/* The reference's datasets and splits (docs/model.md section 7): which files make each split of each
  * dataset_source, the MNIST padding, the fixed test-set shuffle that splits validation from
  * test, the one-off binarisation of binarized-MNIST val/test and the celebA 64 crop.
  *

@@ -1,4 +1,4 @@
-/* The loss from the summed terms the forward pass leaves (MODEL.md section 4): units, the
+/* The loss from the summed terms the forward pass leaves (docs/model.md section 4): units, the
  * gamma (KL balancing) and beta schedules, the reported NELBO, and the scales the backward
  * pass applies to each term. Host arithmetic in double on a few scalars per step. */
 #ifndef VD_NN_LOSS_H
@@ -28,7 +28,7 @@ typedef struct vd_loss {
 vd_status vd_loss_init(vd_loss *l, int n_td, vd_err *err);
 void vd_loss_free(vd_loss *l);
 
-/* D of MODEL.md section 4: target_res^2 * channels (binarized MNIST: 28 * 28). */
+/* D of docs/model.md section 4: target_res^2 * channels (binarized MNIST: 28 * 28). */
 double vd_loss_dims(const vd_hparams *hp);
 double vd_beta_schedule(const vd_hparams *hp, int64_t step);
 

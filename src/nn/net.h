@@ -1,4 +1,4 @@
-/* The network as a sequence of op calls (MODEL.md sections 2 and 4): forward with posterior
+/* The network as a sequence of op calls (docs/model.md sections 2 and 4): forward with posterior
  * sampling, the loss terms, and backward, block by block, over the architecture table.
  * Parameters and gradients are flat buffers in the arch's layout; every activation the
  * backward pass needs lives in one arena planned for the batch size at creation, so a
@@ -70,7 +70,7 @@ typedef struct vd_net {
     vd_dmol dmol;
     vd_dist_base dist_base;      /* of the latents */
     float dist_beta;
-    bool residual_dist;          /* posterior relative to the prior (MODEL.md step 4) */
+    bool residual_dist;          /* posterior relative to the prior (docs/model.md section 2.5, step 4) */
     float *params, *grads;       /* [arch->total_floats] each */
     float *arena;                /* saved activations, then the work region */
     int64_t arena_floats;
@@ -151,7 +151,7 @@ void vd_net_generate(vd_net *net, const float *temps, const vd_noise *noise);
  * Bernoulli into out [B, 28, 28, 1] for binarized MNIST. */
 void vd_net_sample_output(vd_net *net, float temperature, const vd_noise *noise, float *out);
 
-/* Parameters drawn as MODEL.md section 3 prescribes, from Philox under seed: into a host
+/* Parameters drawn as docs/model.md section 3 prescribes, from Philox under seed: into a host
  * buffer of arch->total_floats, or into the net's parameters. */
 void vd_arch_init_params(const vd_arch *a, uint64_t seed, float *host);
 vd_status vd_net_init_params(vd_net *net, uint64_t seed, vd_err *err);

@@ -1,5 +1,5 @@
 /* The forward pass, block by block: bottom-up to the skips, top-down with posterior
- * sampling, the output layer and the loss sums (MODEL.md sections 2 and 4). */
+ * sampling, the output layer and the loss sums (docs/model.md sections 2 and 4). */
 #include <stdio.h>
 #include <string.h>
 
@@ -192,7 +192,7 @@ void vd_net_forward_ex(vd_net *net, const vd_noise *noise, const vd_net_latents 
     vd_backend_scope(net->be, "", -1);
 }
 
-/* Generation (MODEL.md section 2, "Sampling from the prior"): the top-down path alone,
+/* Generation (docs/model.md section 2, "Sampling from the prior"): the top-down path alone,
  * each latent group drawn from its prior at temperature temps[i]. */
 static void down_prior(vd_net *net, const vd_block *b, const vd_net_block *nb, float temp, const vd_noise *noise,
                        const float *z_given, const float *mask) {

@@ -1,4 +1,4 @@
-/* Parameter initialisation (MODEL.md section 3) from the arch table: each tensor draws
+/* Parameter initialisation (docs/model.md section 3) from the arch table: each tensor draws
  * U(-bound, bound) from Philox keyed by (seed, its table index), then takes its scale, so the
  * same seed gives the same weights on every backend. PyTorch's own draws cannot be matched;
  * its distributions are (see tests/test_net_init.c). */

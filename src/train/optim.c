@@ -1,5 +1,5 @@
 /* The optimizer over the architecture's flat buffers and the gradient-norm rules around it
- * (MODEL.md section 5). The arithmetic lives in the backends' optim_update, ema_update,
+ * (docs/model.md section 5). The arithmetic lives in the backends' optim_update, ema_update,
  * scale and sum_squares ops; this file decides which spans, which coefficients and whether. */
 #include <assert.h>
 #include <math.h>

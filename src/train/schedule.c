@@ -1,4 +1,4 @@
-/* Learning-rate schedules (MODEL.md section 5) with the reference's JAX semantics, indexed
+/* Learning-rate schedules (docs/model.md section 5) with the reference's JAX semantics, indexed
  * by the 0-based count of applied updates (optim.h says why). The beta and gamma schedules
  * of the loss live in nn/loss.c. */
 #include <math.h>
