@@ -1,6 +1,6 @@
 /* Checkpoints: bitwise round trip, pruning, config mismatch, truncated and corrupt files,
- * unwritable directories, a full disk, SIGKILL at random moments while saving, and (when a
- * python3 has it) the safetensors package reading our file. */
+ * unwritable directories, a full disk, SIGKILL at random moments while saving; with the argument
+ * safetensors_py (its own ctest entry), the safetensors package reading our file. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -534,23 +534,10 @@ static const char *py_check =
     "            assert np.array_equal(t.ravel(), want.astype(np.float32)), name\n"
     "print('python: safetensors package reads the checkpoint:', len(keys), 'tensors')\n";
 
-static const char *find_python(void) {
-    static const char *const pythons[] = {"python3", "/usr/bin/python3"};
-    for (size_t i = 0; i < 2; i++) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "%s -c 'import numpy, safetensors' >/dev/null 2>&1", pythons[i]);
-        if (system(cmd) == 0) return pythons[i];
-    }
-    return NULL;
-}
-
 static void test_python(float *const b[4]) {
-    const char *py = find_python();
-    if (!py) {
-        fprintf(stderr, "python check skipped: no python3 with numpy and safetensors\n");
-        return;
-    }
-    if (nf > (1 << 22)) return; /* the values below stay exact up to 2^22 */
+    const char *py = vd_test_python();
+    CHECKF(nf <= (1 << 22), "%lld floats: the values below stay exact only up to 2^22", (long long)nf);
+    if (nf > (1 << 22)) return;
     for (int k = 0; k < 4; k++)
         for (int64_t i = 0; i < nf; i++)
             b[k][i] = (float)i * (float)(1 - 2 * (k % 2)) + (float)k * 0.25f;
@@ -570,7 +557,7 @@ static void test_python(float *const b[4]) {
     }
     fclose(m);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s %s %s", py, script, ckpt_name(dir, 77), manifest);
+    snprintf(cmd, sizeof cmd, "'%s' %s %s %s", py, script, ckpt_name(dir, 77), manifest);
     CHECKF(system(cmd) == 0, "%s", cmd);
 }
 
@@ -581,9 +568,13 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const char *src = getenv("VD_SOURCE_DIR");
     if (!src) VD_SKIP("VD_SOURCE_DIR is not set (run through ctest)");
+    const char *mode = argc > 1 ? argv[1] : NULL;
+    if (mode && strcmp(mode, "safetensors_py")) return vd_test_bad_mode("test_checkpoint", mode);
+    int rc = mode ? vd_test_need_python_modules("numpy safetensors") : 0;
+    if (rc) return rc;
     char cfg[512];
     snprintf(cfg, sizeof cfg, "%s/egs/fashion_mnist.cfg", src);
     vd_err err = {0};
@@ -598,16 +589,19 @@ int main(void) {
     }
     float *in[4], *out[4];
     for (int k = 0; k < 4; k++) in[k] = alloc_buf(), out[k] = alloc_buf();
-    test_hash();
-    test_round_trip(in, out);
-    test_prune(in);
-    test_other_config(in);
-    test_truncated(in, out);
-    test_crafted(in);
-    test_unwritable(in, out);
-    test_full_disk(in, out);
-    test_kill(in, out);
-    test_python(in);
+    if (mode) {
+        test_python(in);
+    } else {
+        test_hash();
+        test_round_trip(in, out);
+        test_prune(in);
+        test_other_config(in);
+        test_truncated(in, out);
+        test_crafted(in);
+        test_unwritable(in, out);
+        test_full_disk(in, out);
+        test_kill(in, out);
+    }
     for (int k = 0; k < 4; k++) free(in[k]), free(out[k]);
     vd_arch_free(&arch);
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

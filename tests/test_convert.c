@@ -15,7 +15,6 @@
 #include "vdvae/checkpoint.h"
 #include "vdvae/io.h"
 
-#define PY "/usr/bin/python3"
 #define TOL 1e-4
 #define CFG "tests/reference/configs/tiny_rgb.cfg"
 
@@ -73,8 +72,9 @@ static int run(const char *cmd) {
 int main(void) {
     const char *src = getenv("VD_SOURCE_DIR");
     if (!src) src = ".";
-    if (system(PY " -c 'import torch' > /dev/null 2>&1") != 0)
-        VD_SKIP("%s with torch (Debian python3-torch) is needed for the conversion check", PY);
+    int rc = vd_test_need_python_modules("torch numpy");
+    if (rc) return rc;
+    const char *py = vd_test_python();
     char dir[] = "/tmp/vd_convert_XXXXXX";
     if (!mkdtemp(dir)) VD_SKIP("cannot make a temporary directory");
     char cfg[4096], cmd[16384], ref[4200], cse[4200], out[4200];
@@ -82,11 +82,11 @@ int main(void) {
     snprintf(ref, sizeof ref, "%s/ref.pt", dir);
     snprintf(cse, sizeof cse, "%s/case.safetensors", dir);
     snprintf(out, sizeof out, "%s/converted.safetensors", dir);
-    snprintf(cmd, sizeof cmd, PY " %s/tests/reference/make_ref_checkpoint.py %s %s --case %s --steps 2", src, cfg,
-             ref, cse);
+    snprintf(cmd, sizeof cmd, "'%s' %s/tests/reference/make_ref_checkpoint.py %s %s --case %s --steps 2", py, src,
+             cfg, ref, cse);
     if (!run(cmd)) {
-        snprintf(cmd, sizeof cmd, PY " %s/tools/convert_checkpoint.py ref2vdvae %s %s --config %s > /dev/null", src,
-                 ref, out, cfg);
+        snprintf(cmd, sizeof cmd, "'%s' %s/tools/convert_checkpoint.py ref2vdvae %s %s --config %s > /dev/null", py,
+                 src, ref, out, cfg);
         run(cmd);
     }
     vd_err err = {0};

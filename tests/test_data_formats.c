@@ -1,5 +1,6 @@
 /* Format readers on small IDX, CIFAR-10, .npz, PNG and JPEG files written here, pixel for pixel;
- * broken files fail naming the file (and offset); the real Fashion-MNIST files when installed. */
+ * broken files fail naming the file (and offset). Arguments (each its own ctest entry): numpy,
+ * files np.savez writes; fashion_mnist, the real files of Debian's dataset-fashion-mnist. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <png.h>
@@ -146,21 +147,16 @@ static void test_idx_bad(void) {
     idx_fails("a_dir.idx", VD_ERR_IO, "not a regular file", "");
 }
 
-/* The real Fashion-MNIST files, when the dataset-fashion-mnist package is installed. */
+/* The real Fashion-MNIST files of the dataset-fashion-mnist package. */
 static void test_fashion_mnist(void) {
     static const struct { const char *file; int n; double mean_lo, mean_hi; } sets[] = {
         {"train-images-idx3-ubyte.gz", 60000, 72.0, 74.0},
         {"t10k-images-idx3-ubyte.gz", 10000, 72.0, 74.5},
     };
-    const char *dir = "/usr/share/datasets/fashion-mnist";
+    const char *dir = VD_TEST_FASHION_MNIST_DIR;
     for (int k = 0; k < 2; k++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, sets[k].file);
-        if (access(path, R_OK) != 0) {
-            fprintf(stderr, "NOTE: %s not installed (apt-get install dataset-fashion-mnist); "
-                    "skipping the real-file check\n", path);
-            continue;
-        }
         vd_images im;
         vd_err e;
         vd_status s = vd_read_idx_images(path, &im, &e);
@@ -330,9 +326,9 @@ static void test_npz(void) {
     free(zb);
 }
 
-/* np.savez / np.savez_compressed themselves, when numpy is importable. */
+/* np.savez / np.savez_compressed themselves. */
 static void test_npz_numpy(void) {
-    const char *py = getenv("VD_PYTHON") ? getenv("VD_PYTHON") : "python3";
+    const char *py = vd_test_python();
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "'%s' -c \"import numpy as np, sys\n"
@@ -340,12 +336,11 @@ static void test_npz_numpy(void) {
              "indexing='ij')\n"
              "d = ((i * 40 + c * 90 + y * 11 + x) %% 256).astype(np.uint8).reshape(3, 48)\n"
              "np.savez(sys.argv[1], data=d, other=d[:1])\n"
-             "np.savez_compressed(sys.argv[2], data=d)\" '%s' '%s' 2>/dev/null",
+             "np.savez_compressed(sys.argv[2], data=d)\" '%s' '%s'",
              py, tp("np_stored.npz"), tp("np_deflated.npz"));
-    if (system(cmd) != 0) {
-        fprintf(stderr, "NOTE: numpy not importable by %s; skipping the np.savez check\n", py);
-        return;
-    }
+    int rc = system(cmd);
+    CHECKF(rc == 0, "%s failed", cmd);
+    if (rc != 0) return;
     const char *files[] = {"np_stored.npz", "np_deflated.npz"};
     for (int k = 0; k < 2; k++) {
         vd_images im;
@@ -616,18 +611,29 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : NULL;
+    int rc = 0;
+    if (!mode) rc = 0;
+    else if (!strcmp(mode, "numpy")) rc = vd_test_need_python_module("numpy");
+    else if (!strcmp(mode, "fashion_mnist")) rc = vd_test_need_fashion_mnist();
+    else return vd_test_bad_mode("test_data_formats", mode);
+    if (rc) return rc;
     if (!mkdtemp(tmpdir)) VD_SKIP("cannot make a temporary directory");
-    test_idx_good();
-    test_idx_bad();
-    test_fashion_mnist();
-    test_cifar();
-    test_npz();
-    test_npz_numpy();
-    test_png();
-    test_jpeg();
-    test_bad_images();
-    test_folder();
+    if (!mode) {
+        test_idx_good();
+        test_idx_bad();
+        test_cifar();
+        test_npz();
+        test_png();
+        test_jpeg();
+        test_bad_images();
+        test_folder();
+    } else if (!strcmp(mode, "numpy")) {
+        test_npz_numpy();
+    } else {
+        test_fashion_mnist();
+    }
     if (getenv("VD_TEST_KEEP"))
         fprintf(stderr, "kept %s\n", tmpdir);
     else

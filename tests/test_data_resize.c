@@ -1,5 +1,6 @@
-/* vd_resize_bilinear: bit-exact against Pillow itself (tests/reference/make_pil_resize_cases.py,
- * when Pillow is importable) and within 1 of a plain double-precision version of the filter. */
+/* vd_resize_bilinear: within 1 of a plain double-precision version of the filter; with the
+ * argument pillow (its own ctest entry), bit-exact against Pillow itself
+ * (tests/reference/make_pil_resize_cases.py). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -132,9 +133,8 @@ static int compare_cases(const uint8_t *b, size_t len) {
 }
 
 static void test_against_pillow(void) {
-    const char *srcdir = getenv("VD_SOURCE_DIR"), *py = getenv("VD_PYTHON");
+    const char *srcdir = getenv("VD_SOURCE_DIR"), *py = vd_test_python();
     if (!srcdir) srcdir = ".";
-    if (!py) py = "python3";
     char out[] = "/tmp/vd_resize_casesXXXXXX", cmd[4096];
     int fd = mkstemp(out);
     if (fd < 0) {
@@ -145,10 +145,8 @@ static void test_against_pillow(void) {
     snprintf(cmd, sizeof cmd, "'%s' '%s/tests/reference/make_pil_resize_cases.py' '%s'", py,
              srcdir, out);
     int rc = system(cmd);
+    CHECKF(rc == 0, "`%s` failed (exit %d)", cmd, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
     if (rc != 0) {
-        fprintf(stderr, "NOTE: Pillow comparison skipped: `%s` failed (exit %d); install "
-                "Pillow for %s (pip install pillow, or python3-pil) to run it\n", cmd,
-                WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, py);
         unlink(out);
         return;
     }
@@ -162,9 +160,16 @@ static void test_against_pillow(void) {
     fprintf(stderr, "compared %d cases with Pillow\n", n);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : NULL;
+    if (mode && strcmp(mode, "pillow")) return vd_test_bad_mode("test_data_resize", mode);
+    if (mode) {
+        int rc = vd_test_need_python_module("PIL");
+        if (rc) return rc;
+        test_against_pillow();
+        return vd_test_result("test_data_resize pillow");
+    }
     test_invariants();
     test_against_double();
-    test_against_pillow();
     return vd_test_result("test_data_resize");
 }

@@ -1,6 +1,6 @@
-/* The .npz writer and reader: every dtype round trips; numpy loads what we write and we load
- * what np.savez/np.savez_compressed write; bad files fail naming file and member; and
- * examples/read_encodings.py runs on an encodings-shaped file (numpy parts skip without numpy). */
+/* The .npz writer and reader: every dtype round trips; bad files fail naming file and member.
+ * With the argument numpy (its own ctest entry): numpy loads what we write, we load what
+ * np.savez/np.savez_compressed write, and examples/read_encodings.py runs on an encodings file. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -238,12 +238,6 @@ static int run_python(const char *script, const char *arg1, const char *arg2) {
     return system(cmd);
 }
 
-static int have_numpy(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import numpy' 2>/dev/null", python);
-    return system(cmd) == 0;
-}
-
 /* numpy opens ours without pickle and sees the shapes, values, names and meta we wrote. */
 static void test_numpy_reads_ours(void) {
     static const char script[] =
@@ -305,10 +299,7 @@ static void test_we_read_numpy(void) {
 /* The documented example prints the layout, edits one latent and saves a file we read back. */
 static void test_example(void) {
     const char *src = getenv("VD_SOURCE_DIR");
-    if (!src) {
-        fprintf(stderr, "NOTE: VD_SOURCE_DIR unset; skipping examples/read_encodings.py\n");
-        return;
-    }
+    if (!src) src = ".";
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "'%s' '%s/examples/read_encodings.py' '%s' '%s' > '%s'", python, src,
              tp("enc_deflated.npz"), tp("edited.npz"), tp("example.txt"));
@@ -328,18 +319,21 @@ static int rm_tree(void) {
     return system(cmd);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : NULL;
+    if (mode && strcmp(mode, "numpy")) return vd_test_bad_mode("test_npz", mode);
+    int rc = mode ? vd_test_need_python_module("numpy") : 0;
+    if (rc) return rc;
     if (!mkdtemp(tmpdir)) VD_SKIP("cannot create a temporary directory");
-    python = getenv("VD_PYTHON") ? getenv("VD_PYTHON") : "python3";
-    test_round_trip();
-    test_writer_errors();
-    test_bad_files();
-    if (have_numpy()) {
+    python = vd_test_python();
+    test_round_trip(); /* also writes the files numpy reads */
+    if (mode) {
         test_numpy_reads_ours();
         test_we_read_numpy();
         test_example();
     } else {
-        fprintf(stderr, "NOTE: numpy not importable by %s; skipping the numpy checks\n", python);
+        test_writer_errors();
+        test_bad_files();
     }
     if (!getenv("VD_TEST_KEEP")) rm_tree();
     return vd_test_result("test_npz");

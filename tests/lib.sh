@@ -1,0 +1,50 @@
+# Sourced by the cli_*.sh tests: the shell twin of the optional-tool helpers in tests/vd_test.h.
+# A missing tool skips the test (exit 77), or fails it under VD_REQUIRE_ALL=1 (CI, after
+# scripts/install-deps.sh has installed everything); skip_hardware skips even then.
+
+VD_HOW="scripts/install-deps.sh installs it"
+VD_FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
+VD_ONEDNN="oneDNN 3, the cpu backend (the build found none; $VD_HOW into third_party/onednn, then reconfigure)"
+# the python3 the tests run: $VD_PYTHON, else python3 on PATH (ctest puts the project venv first)
+vd_python=${VD_PYTHON:-python3}
+
+require_all() { [ -n "${VD_REQUIRE_ALL:-}" ] && [ "${VD_REQUIRE_ALL}" != 0 ]; }
+
+# vd_skip WHAT: WHAT is missing; exits 77, or 1 with VD_REQUIRE_ALL=1.
+vd_skip() {
+  if require_all; then echo "VD_REQUIRE_ALL=1: missing $1" >&2; exit 1; fi
+  echo "SKIP: missing $1"
+  exit 77
+}
+
+# skip_hardware WHAT: hardware this machine lacks (a GPU; ctest label "gpu"): always 77.
+skip_hardware() {
+  echo "SKIP: no $1 on this machine (hardware: skipped even with VD_REQUIRE_ALL=1)"
+  exit 77
+}
+
+# need_python_module M...: $vd_python imports every M, or the test skips naming the first missing one.
+need_python_module() {
+  "$vd_python" -c '' >/dev/null 2>&1 || vd_skip "$vd_python (Debian: python3; $VD_HOW)"
+  local m how
+  for m; do
+    "$vd_python" -c "import $m" >/dev/null 2>&1 && continue
+    case $m in
+      torch) how="Debian: python3-torch" ;;
+      numpy) how="Debian: python3-numpy" ;;
+      PIL) how="Debian: python3-pil" ;;
+      tensorboard | safetensors) how="PyPI: $m, in third_party/venv" ;;
+      *) how="" ;;
+    esac
+    vd_skip "python module $m for $vd_python ($how; $VD_HOW)"
+  done
+}
+
+# need_file PATH WHAT: PATH is readable, or the test skips naming WHAT.
+need_file() { [ -r "$1" ] || vd_skip "$2"; }
+
+need_fashion_mnist() {
+  local what="Fashion-MNIST in $VD_FASHION_MNIST_DIR (Debian: dataset-fashion-mnist; $VD_HOW)"
+  need_file "$VD_FASHION_MNIST_DIR/train-images-idx3-ubyte.gz" "$what"
+  need_file "$VD_FASHION_MNIST_DIR/t10k-images-idx3-ubyte.gz" "$what"
+}
