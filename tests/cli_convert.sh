@@ -2,11 +2,12 @@
 # tools/convert_checkpoint.py as a user runs it: a reference-layout checkpoint (the twin after
 # two Adamax steps) becomes a run that `vdvae eval` and `vdvae train` accept; converting back
 # gives the same bits and loads strictly into the twin; another config's checkpoint is refused
-# naming the first tensor that differs. Needs /usr/bin/python3 with torch and Pillow.
+# naming the first tensor that differs. Needs python3 with torch, numpy and Pillow.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
-py=/usr/bin/python3
-"$py" -c 'import torch, PIL' >/dev/null 2>&1 || { echo "SKIP: $py with torch and Pillow needed"; exit 77; }
+. "$src/tests/lib.sh"
+need_python_module torch numpy PIL
+py=$vd_python
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }

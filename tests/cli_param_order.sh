@@ -3,8 +3,9 @@
 # shapes (so a reference checkpoint imports by renaming). Needs Debian's python3-torch.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
-py=/usr/bin/python3
-if ! $py -c "import torch" 2>/dev/null; then echo "SKIP: $py has no torch (python3-torch)"; exit 77; fi
+. "$src/tests/lib.sh"
+need_python_module torch
+py=$vd_python
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cfgs="$src/tests/reference/configs/tiny_rgb.cfg $src/tests/reference/configs/tiny_grey_logstd.cfg
       $src/tests/reference/configs/tiny_binarized.cfg $src/egs/fashion_mnist.cfg

@@ -3,13 +3,14 @@
 # run of the same name uses it and names the keys that differ, `vdvae reset` deletes it.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
+. "$src/tests/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 cfg="$src/egs/fashion_mnist.cfg"
 # One step of a small batch keeps these runs short; the data is Debian's Fashion-MNIST.
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
+need_fashion_mnist
 one=(--steps 1 --set train.batch_size=4 --set val.n_samples_for_validation=4)
 "$cli" train "$cfg" --dir "$tmp" "${one[@]}" >"$tmp/out1" 2>&1; rc=$?
 check "first train exits 0" "[ $rc -eq 0 ]"

@@ -6,16 +6,17 @@
 # Batches of 32 keep the 5000-image test split to seconds. Uses dataset-fashion-mnist.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
-python3 -c 'import numpy' 2>/dev/null || { echo "SKIP: python3 numpy missing"; exit 77; }
+. "$src/tests/lib.sh"
+need_fashion_mnist
+need_python_module numpy
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 logs="$tmp/logs-fashion_mnist"
-json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+json() { "$vd_python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 # prints 1 when the python expression over a, b is true
-cmpf() { python3 -c "import math,sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(int($3))" "$1" "$2"; }
+cmpf() { "$vd_python" -c "import math,sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(int($3))" "$1" "$2"; }
 
 "$cli" train "$cfg" --dir "$tmp" --steps 3 --set train.batch_size=32 --set val.n_samples_for_validation=32 \
   --threads 1 --quiet; rc=$?
@@ -55,7 +56,7 @@ d="$logs/synthesis-div_stats/div_stats.npy"
 check "div_stats exits 0" "[ $rc -eq 0 ]"
 # [n_td, V_max] float32; a row's values past its group's V are NaN
 check "div_stats.npy loads with numpy: 10 rows, each finite values >= 0 then NaN padding" \
-  "python3 -c \"import numpy as np; a = np.load('$d', allow_pickle=False); assert a.ndim == 2 and a.shape[0] == 10 and a.dtype == np.float32
+  "'$vd_python' -c \"import numpy as np; a = np.load('$d', allow_pickle=False); assert a.ndim == 2 and a.shape[0] == 10 and a.dtype == np.float32
 for r in a: v = int(np.isfinite(r).sum()); assert v > 0 and np.isfinite(r[:v]).all() and (r[:v] >= 0).all() and np.isnan(r[v:]).all()\""
 mask=(--set synthesis.mask_reconstruction=True --mode reconstruction --threads 1)
 "$cli" synth "$cfg" "${syn[@]}" "${mask[@]}" --set synthesis.variate_masks_quantile=1.0 --out "$tmp/m1"; rc1=$?

@@ -5,12 +5,13 @@
 # Uses dataset-fashion-mnist.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
-python3 -c 'import numpy' 2>/dev/null || { echo "SKIP: python3 numpy missing"; exit 77; }
+. "$src/tests/lib.sh"
+need_fashion_mnist
+need_python_module numpy
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
-py() { python3 -c "$@"; }
+py() { "$vd_python" -c "$@"; }
 cfg="$src/egs/fashion_mnist.cfg"
 logs="$tmp/logs-fashion_mnist"
 

@@ -4,7 +4,8 @@
 # and lower than at step 75. Also: a log directory that cannot be created is a clear error.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
+. "$src/tests/lib.sh"
+need_fashion_mnist
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
