@@ -13,7 +13,8 @@
 
 static void eval_help(void) {
     printf("usage: vdvae eval CFG [--split test|val] [--no-ema] [--dir DIR] [--samples PNG]\n"
-           "                     [--json PATH] [--threads T] [--backend cpu|cpu_ref] [--quiet]\n\n"
+           "                     [--json PATH] [--set section.key=value]... [--threads T]\n"
+           "                     [--backend NAME] [--quiet]\n\n"
            "Evaluate the run CFG names (its saved config logs-<name>/hparams-<name>.cfg and its\n"
            "newest complete checkpoint) on the whole test split: NELBO (bits/dim; nats per image\n"
            "for binarized MNIST), its reconstruction and KL parts, SSIM. Writes a JSON summary\n"
@@ -24,7 +25,12 @@ static void eval_help(void) {
            "  --dir DIR       where the run lives (default .)\n"
            "  --samples PNG   where the sample grid goes\n"
            "  --json PATH     where the summary goes\n"
-           "  -h, --help      this help\n");
+           "  --set S.K=V     a key of CFG (run.name picks the run, as in vdvae train) and of\n"
+           "                  the run's saved config for this evaluation\n"
+           "  --threads T     OpenMP threads (default: all)\n"
+           "  --backend NAME  %s (default cpu)\n"
+           "  -q, --quiet     no summary on stdout\n"
+           "  -h, --help      this help\n", vd_backend_names());
 }
 
 static int write_json(const char *path, const char *split, const char *cfg, bool no_ema, const vd_eval_result *r) {
@@ -41,6 +47,7 @@ static int write_json(const char *path, const char *split, const char *cfg, bool
 
 typedef struct eval_args {
     const char *split, *dir, *samples, *json;
+    vd_cli_sets sets;
     vd_eval_opts o;
 } eval_args;
 
@@ -52,7 +59,9 @@ static int run_eval(const char *cfg, eval_args *a) {
     int rc = 0;
     char samples[VD_PATH_MAX + 64], json[VD_PATH_MAX + 64];
     if (!hp) return 1;
-    if (vd_hparams_load(hp, cfg, NULL, 0, &err) || vd_rundir_read(&rd, a->dir, hp->run.name, NULL, 0, hp, &err)) {
+    /* the run is the one CFG names after --set, as vdvae train names it */
+    if (vd_hparams_load(hp, cfg, a->sets.items, a->sets.n, &err) ||
+        vd_rundir_read(&rd, a->dir, hp->run.name, a->sets.items, a->sets.n, hp, &err)) {
         rc = vd_cli_fail("eval", &err);
     } else {
         snprintf(samples, sizeof samples, "%s/samples-%s.png", rd.logs_dir, a->split);
@@ -73,7 +82,8 @@ int vd_cmd_eval(int argc, char **argv) {
         {"split", required_argument, 0, 'S'}, {"no-ema", no_argument, 0, 'E'}, {"dir", required_argument, 0, 'd'},
         {"samples", required_argument, 0, 'p'}, {"json", required_argument, 0, 'j'},
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"set", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     eval_args a = {.split = "test", .dir = ".", .o = {.backend = "cpu"}};
     int c;
     optind = 1;
@@ -83,6 +93,7 @@ int vd_cmd_eval(int argc, char **argv) {
         else if (c == 'd') a.dir = optarg;
         else if (c == 'p') a.samples = optarg;
         else if (c == 'j') a.json = optarg;
+        else if (c == 's') { if (vd_cli_add_set(&a.sets, "eval", optarg)) return 2; }
         else if (c == 't') {
             char *end;
             long v = strtol(optarg, &end, 10);

@@ -15,7 +15,7 @@ static void synth_help(void) {
     printf("usage: vdvae synth CFG [--mode reconstruction|generation|div_stats|encoding|decoding]\n"
            "                      [--checkpoint PATH] [--ema|--no-ema] [--set section.key=value]...\n"
            "                      [--dir DIR] [--out DIR] [--div-stats NPY] [--threads T]\n"
-           "                      [--backend cpu|cpu_ref] [--input NPZ] [--limit N] [--quiet]\n\n"
+           "                      [--backend NAME] [--input NPZ] [--limit N] [--quiet]\n\n"
            "Inference on the run CFG names, with the [synthesis] settings of its saved config\n"
            "logs-<name>/hparams-<name>.cfg and its newest complete checkpoint:\n"
            "  generation       temperature_settings x n_generation_batches batches from the prior:\n"
@@ -66,7 +66,8 @@ static int run_synth(const char *cfg, synth_args *a) {
     vd_synth_result r;
     int rc = 0;
     if (!hp) return 1;
-    if (vd_hparams_load(hp, cfg, NULL, 0, &err) ||
+    /* the run is the one CFG names after --set, as vdvae train names it */
+    if (vd_hparams_load(hp, cfg, a->sets.items, a->sets.n, &err) ||
         vd_rundir_read(&rd, a->dir, hp->run.name, a->sets.items, a->sets.n, hp, &err)) {
         rc = vd_cli_fail("synth", &err);
     } else {
