@@ -12,10 +12,31 @@ import os
 import pickle
 import sys
 
-import numpy as np
-import torch
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
+NEEDS = ("numpy", "torch")
+
+
+def require_modules():
+    """numpy and torch, or exit 2 saying what is missing and how to get it (no traceback)."""
+    missing = []
+    for m in NEEDS:
+        try:
+            __import__(m)
+        except ImportError:
+            missing.append(m)
+    if missing:
+        print(f"convert_checkpoint.py: error: {sys.executable} lacks the Python module(s) "
+              f"{', '.join(missing)}; this tool needs {' and '.join(NEEDS)}.\n"
+              "  Install them with `bash scripts/install-deps.sh` (Debian: python3-numpy "
+              "python3-torch), or run the tool with an interpreter that has them, e.g.\n"
+              "  third_party/venv/bin/python tools/convert_checkpoint.py ...", file=sys.stderr)
+        sys.exit(2)
+
+
+require_modules()
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 sys.path.insert(0, os.path.join(_HERE, "..", "tests", "reference"))
 import st_numpy  # noqa: E402
 import vdvae_twin as twin  # noqa: E402  (the architecture: names, order and shapes)
