@@ -52,10 +52,35 @@ vd_status vd_rundir_read(vd_rundir *rd, const char *base_dir, const char *name,
  * existed. */
 vd_status vd_rundir_delete(const char *base_dir, const char *name, bool *found, vd_err *err);
 
+/* ---- the run lock (src/run/rundir.c) -------------------------------------------------------
+ * One writer per run: training (and vdvae reset) holds an exclusive flock(2) on
+ * logs-<name>/.lock, with its pid written inside so that a second writer can name it. The
+ * kernel drops the lock when the process ends, however it ends, so no stale lock survives a
+ * crash. Readers (eval, synth) take none. The ranks of one data-parallel job are one writer:
+ * one of them takes it. flock locks belong to an open file description, so a second
+ * vd_rundir_lock in the same process fails as one in another process does. */
+
+typedef struct vd_run_lock {
+    int fd; /* the locked file, -1 when none is held */
+} vd_run_lock;
+
+#define VD_RUN_LOCK_NONE ((vd_run_lock){.fd = -1})
+
+/* Take run rd's writer lock (paths from vd_rundir_paths), creating logs-<name>/ when missing;
+ * on success the lock file holds our pid. VD_ERR_INVALID naming the holder's pid when another
+ * writer holds it; VD_ERR_IO when the file cannot be made. Take it before writing anything of
+ * the run, vd_rundir_open's config save included. */
+vd_status vd_rundir_lock(const vd_rundir *rd, vd_run_lock *lock, vd_err *err);
+
+/* Release a lock taken by vd_rundir_lock (no-op for VD_RUN_LOCK_NONE); the file stays. */
+void vd_rundir_unlock(vd_run_lock *lock);
+
 /* ---- backends by name (src/run/backends.c) ----------------------------------------------- */
 
 /* The backends this build has, ", "-separated ("cpu, cpu_ref"), for help texts and errors. */
 const char *vd_backend_names(void);
+/* The backend used when none is named: "cpu" where the build has it, else "cpu_ref". */
+const char *vd_backend_default(void);
 
 /* ---- SSIM (src/run/ssim.c) ----------------------------------------------------------------
  * Structural similarity as the reference's reconstruction mode reports it: an 11x11

@@ -103,7 +103,7 @@ int vd_cmd_bench(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
         {"set", required_argument, 0, 's'}, {"profile", no_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    vd_bench_opts o = {.batch = 0, .steps = 3, .threads = 0, .backend = "cpu"};
+    vd_bench_opts o = {.batch = 0, .steps = 3, .threads = 0, .backend = vd_backend_default()};
     vd_cli_sets sets = {0};
     int c;
     optind = 1;

@@ -7,21 +7,30 @@
 
 typedef vd_status (*backend_ctor)(vd_backend **out, int threads, vd_err *err);
 
+#ifdef VD_HAVE_ONEDNN
 static vd_status make_cpu(vd_backend **out, int threads, vd_err *err) {
     return vd_backend_create_cpu(out, threads, err);
 }
+#endif
 
 static vd_status make_cpu_ref(vd_backend **out, int threads, vd_err *err) {
     (void)threads; /* plain loops on one thread: the oracle */
     return vd_backend_create_cpu_ref(out, err);
 }
 
+/* The first entry is the default. A backend this build lacks stays in the table without a
+ * constructor, so asking for it says why instead of "unknown". */
 static const struct {
     const char *name;
     backend_ctor create;
+    const char *absent; /* why this build has no such backend */
 } registry[] = {
-    {"cpu", make_cpu},
-    {"cpu_ref", make_cpu_ref},
+#ifdef VD_HAVE_ONEDNN
+    {"cpu", make_cpu, NULL},
+#else
+    {"cpu", NULL, "this build has no oneDNN (run scripts/install-deps.sh, then configure again)"},
+#endif
+    {"cpu_ref", make_cpu_ref, NULL},
 };
 
 #define N_BACKENDS (sizeof registry / sizeof registry[0])
@@ -31,13 +40,24 @@ const char *vd_backend_names(void) {
     if (names[0]) return names;
     size_t at = 0;
     for (size_t i = 0; i < N_BACKENDS; i++)
-        at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", registry[i].name);
+        if (registry[i].create)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", at ? ", " : "", registry[i].name);
     return names;
 }
 
-static vd_status create(const char *name, int threads, vd_backend **out, vd_err *err) {
+const char *vd_backend_default(void) {
     for (size_t i = 0; i < N_BACKENDS; i++)
-        if (!strcmp(name, registry[i].name)) return registry[i].create(out, threads, err);
+        if (registry[i].create) return registry[i].name;
+    return "none";
+}
+
+static vd_status create(const char *name, int threads, vd_backend **out, vd_err *err) {
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        if (strcmp(name, registry[i].name)) continue;
+        if (registry[i].create) return registry[i].create(out, threads, err);
+        return vd_errorf(err, VD_ERR_INVALID, "backend '%s' is not in this build: %s; this build has: %s",
+                         name, registry[i].absent, vd_backend_names());
+    }
     return vd_errorf(err, VD_ERR_INVALID, "unknown backend '%s' (this build has: %s)", name,
                      vd_backend_names());
 }
@@ -45,7 +65,7 @@ static vd_status create(const char *name, int threads, vd_backend **out, vd_err 
 vd_status vd_backend_open(const char *name, int threads, vd_precision p, bool profile,
                           vd_backend **out, vd_err *err) {
     vd_backend *be;
-    vd_status st = create(name ? name : "cpu", threads, &be, err);
+    vd_status st = create(name ? name : vd_backend_default(), threads, &be, err);
     if (st) return st;
     if (profile) {
         vd_backend *inner = be;

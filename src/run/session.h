@@ -16,14 +16,14 @@
 #include "vdvae/data.h"
 #include "vdvae/run.h"
 
-/* A backend by name ("cpu", "cpu_ref"; NULL: "cpu"), wrapped by the op profiler when profile
+/* A backend by name ("cpu", "cpu_ref"; NULL: vd_backend_default()), wrapped by the op profiler when profile
  * is set, computing its convolutions in precision p. An unknown name is VD_ERR_INVALID naming
  * the backends this build has. */
 vd_status vd_backend_open(const char *name, int threads, vd_precision p, bool profile,
                           vd_backend **out, vd_err *err);
 
 typedef struct vd_session_opts {
-    const char *backend;   /* NULL: "cpu" */
+    const char *backend;   /* NULL: vd_backend_default() */
     int threads;           /* <= 0: the OpenMP default */
     bool profile;          /* time every op (vdvae bench --profile) */
     int batch;             /* the net's batch size */
@@ -65,21 +65,29 @@ void vd_session_upload_batch(vd_session *s);
 
 /* ---- evaluation over a split (src/run/evaluate.c) ---------------------------------------- */
 
+/* Averages are sum / batches (ssim: / images). A batch of k images adds k/B times its
+ * per-image means and k/B to batches, so the averages are over images, and over a split of
+ * whole batches the same numbers as the plain mean of the per-batch means. */
 typedef struct vd_eval_sums {
-    double recon, kl, nelbo, ssim; /* sums over batches (ssim: over images) */
-    double *kl_blocks;             /* [n_td] per latent group, summed over batches */
-    int batches, images;
+    double recon, kl, nelbo, ssim; /* sums over batches, weighted as above (ssim: over images) */
+    double *kl_blocks;             /* [n_td] per latent group, summed over batches likewise */
+    double batches;                /* images / B: a partial batch counts its share */
+    int images;
 } vd_eval_sums;
 
 /* The first n_batches of loader (rewound first) through the net with the weights it holds,
  * at loss step `step`: NELBO, its parts, each group's KL and SSIM of MoL samples at
- * temperature 1 against the inputs. Noise: (seed, batch index, eval sites), the same every
- * time. s->batch keeps the last batch's images. Free sums->kl_blocks with free(). */
+ * temperature 1 against the inputs. A partial last batch (a loader without drop_last) runs
+ * on its real images only (vd_net_set_batch); the net is back at its full batch afterwards.
+ * Noise: (seed, batch index, eval sites), the same every time, and for an image the same
+ * whatever the size of its batch. s->batch keeps the last batch's images (and zeros past
+ * them). Free sums->kl_blocks with free(). */
 vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
                               vd_eval_sums *sums, vd_err *err);
 
-/* MoL samples of the last evaluated batch at temperature 1 (its first n images, into host
- * out [n, R, R, C]), drawn as the evaluation draws its first batch's. */
+/* MoL samples of the last evaluated batch at temperature 1 (its first n images, n at most
+ * the images it had, into host out [n, R, R, C]), drawn as the evaluation draws its first
+ * batch's. */
 void vd_session_reconstructions(vd_session *s, int n, float *out);
 
 /* n prior samples (n <= batch) with the weights at `params` (device; NULL: the net's):
