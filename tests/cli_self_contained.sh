@@ -3,7 +3,8 @@
 # sibling folder the project was developed beside, since a clone does not have it.
 set -u
 src=${VD_SOURCE_DIR:?}
-command -v git >/dev/null 2>&1 || { echo "SKIP: no git"; exit 77; }
+. "$src/tests/lib.sh"
+command -v git >/dev/null 2>&1 || vd_skip "git (Debian: git; $VD_HOW)"
 git -C "$src" rev-parse --git-dir >/dev/null 2>&1 || { echo "SKIP: $src is not a git checkout"; exit 77; }
 # built from pieces so that this script does not match itself
 pattern="../sha""red"
