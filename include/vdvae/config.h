@@ -1,5 +1,5 @@
 /* The .cfg reader and the typed hyper-parameters. A .cfg file is INI sections whose values
- * are Python literal expressions (MODEL.md section 1); vd_cfg holds the evaluated values
+ * are Python literal expressions (docs/model.md section 1); vd_cfg holds the evaluated values
  * with their source positions, vd_hparams the typed, validated result. */
 #ifndef VDVAE_CONFIG_H
 #define VDVAE_CONFIG_H
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vdvae/enums.h"
 #include "vdvae/status.h"
 
 #ifdef __cplusplus
@@ -83,15 +84,12 @@ typedef enum vd_dataset {
     VD_DATA_IMAGENET, VD_DATA_CELEBA, VD_DATA_CELEBAHQ, VD_DATA_FFHQ, VD_DATA_CUSTOM,
 } vd_dataset;
 
-typedef enum vd_dist_base { VD_BASE_STD, VD_BASE_LOGSTD } vd_dist_base;
 typedef enum vd_beta_sched { VD_BETA_NONE, VD_BETA_LINEAR, VD_BETA_LOGISTIC } vd_beta_sched;
-typedef enum vd_opt_type { VD_OPT_ADAMAX, VD_OPT_ADAM, VD_OPT_RADAM } vd_opt_type;
 typedef enum vd_lr_sched { VD_LR_COSINE, VD_LR_CONSTANT, VD_LR_NOAM, VD_LR_EXPONENTIAL } vd_lr_sched;
 typedef enum vd_synth_mode {
     VD_SYNTH_RECONSTRUCTION, VD_SYNTH_GENERATION, VD_SYNTH_DIV_STATS, VD_SYNTH_ENCODING,
     VD_SYNTH_DECODING,
 } vd_synth_mode;
-typedef enum vd_precision { VD_PREC_FP32, VD_PREC_BF16 } vd_precision;
 
 /* One entry of temperature_settings: a float for every block, a list with one per level
  * (len(down_strides), shared by the level's blocks), or ('linear', first, last). */
@@ -176,6 +174,8 @@ typedef struct vd_hparams {
         double ema_decay;
         bool resume_from_ema;
         int64_t logging_interval_in_steps, checkpoint_and_eval_interval_in_steps;
+        int64_t skip_warning_after; /* ours: warn once after this many skipped updates in a row (0: never) */
+        int64_t skip_stop_after;    /* ours: stop (exit 1) after this many in a row (0: never) */
     } train;
     struct vd_hp_val {
         int64_t n_samples_for_validation;

@@ -23,7 +23,7 @@ static inline bool dmol_supported(const vd_dmol *d) {
 
 typedef struct dmol_ctx {
     int m, c; /* mixtures, colours */
-    int base;
+    vd_dist_base base;
     double beta, min_logscale, min_scale;
     double k;     /* number of bins - 1: 2^bits - 1 */
     float lo, hi; /* pixel values of 0 and of 255 after quantisation to `bits` */

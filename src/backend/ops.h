@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vdvae/config.h"
+#include "vdvae/enums.h"
 #include "vdvae/status.h"
 
 typedef struct vd_tensor {
@@ -40,6 +40,9 @@ static inline int64_t vd_tensor_numel(const vd_tensor *t) {
     return (int64_t)t->n * t->h * t->w * t->c;
 }
 
+/* What a convolution applies to x before it (see vd_conv_desc.pre_act). */
+typedef enum vd_conv_pre_act { VD_CONV_PRE_NONE = 0, VD_CONV_PRE_SILU = 1 } vd_conv_pre_act;
+
 /* A 2-D convolution with explicit padding: the reference's 'same' helper pads k - s in
  * total and, when that is odd, puts the extra pixel on the top/left (it hands F.pad
  * (ceil, floor)), unlike TensorFlow; the model computes pads, ops only obey them. Weights are
@@ -52,13 +55,11 @@ typedef struct vd_conv_desc {
      * packs or converts x instead of writing silu(x) out first; the numbers are those of
      * act_fwd(SiLU) followed by the plain conv. conv_bwd_data ignores it: its dx is the
      * gradient at the conv's input, silu(x) (SiLU's backward is the caller's). */
-    int pre_act;
-    /* conv_fwd only: 1 adds onto y (y += conv(x) + b), so a sum that follows the conv (the
-     * top-down block's y1 + kl_residual + z_proj(z)) needs no pass of its own; 0: y = ... */
-    int acc_y;
+    vd_conv_pre_act pre_act;
+    /* conv_fwd only: true adds onto y (y += conv(x) + b), so a sum that follows the conv (the
+     * top-down block's y1 + kl_residual + z_proj(z)) needs no pass of its own; false: y = ... */
+    bool acc_y;
 } vd_conv_desc;
-
-enum { VD_CONV_PRE_NONE = 0, VD_CONV_PRE_SILU = 1 };
 
 typedef enum vd_act {
     VD_ACT_SILU,       /* x * sigmoid(x) */
@@ -67,6 +68,9 @@ typedef enum vd_act {
 } vd_act;
 
 typedef struct vd_backend vd_backend;
+
+/* The part of a training step an op belongs to (vd_backend_i.scope, the profiler). */
+typedef enum vd_phase { VD_PHASE_FWD, VD_PHASE_RECOMPUTE, VD_PHASE_BWD, VD_PHASES } vd_phase;
 
 /* Where random numbers come from: a given tensor (tests inject the reference's noise), or
  * counter-based Philox draws keyed by (seed, stream) and indexed by element, so the same
@@ -85,7 +89,7 @@ typedef struct vd_noise {
  * then per colour c: M means, M raw scales, M raw coefficients (tanh). */
 typedef struct vd_dmol {
     int n_mix, channels, num_bits;
-    int base;            /* VD_BASE_STD: scale = max(softplus_beta(raw), exp(min_logscale));
+    vd_dist_base base;   /* VD_BASE_STD: scale = max(softplus_beta(raw), exp(min_logscale));
                             VD_BASE_LOGSTD: scale = exp(beta max(raw, min_logscale)), and the
                             pdf-at-centre branch subtracts max(raw, min_logscale) (not
                             log(scale)), as the reference does */
@@ -109,7 +113,7 @@ typedef struct vd_dmol {
  * coefficients (1 - b1, bias corrections, r) once from exact values, as optax does from
  * Python floats. weight_decay is 0 for tensors without decoupled weight decay. */
 typedef struct vd_optim_step {
-    int kind;            /* vd_opt_type: VD_OPT_ADAMAX, VD_OPT_ADAM, VD_OPT_RADAM */
+    vd_opt_type kind;    /* VD_OPT_ADAMAX, VD_OPT_ADAM, VD_OPT_RADAM */
     double lr, beta1, beta2, eps, weight_decay;
     int64_t t;           /* 1-based count of this update (skipped steps do not count) */
 } vd_optim_step;
@@ -170,33 +174,33 @@ typedef struct vd_backend_i {
      * VD_BASE_LOGSTD (p = logstd = raw, std = exp(beta logstd)). raw has 2V channels: mean
      * then scale. With a residual prior (prior_mean != NULL): mean += prior_mean and
      * std *= prior_std (std base) or logstd += prior_logstd. */
-    void (*latent_stats_fwd)(vd_backend *be, int base, float beta, const vd_tensor *raw,
+    void (*latent_stats_fwd)(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *mean, const vd_tensor *p);
     /* draw (=); dprior_* (+=) when a residual prior is given and they are not NULL */
-    void (*latent_stats_bwd)(vd_backend *be, int base, float beta, const vd_tensor *raw,
+    void (*latent_stats_bwd)(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
                              const vd_tensor *dprior_mean, const vd_tensor *dprior_p);
     /* z = mean + T std eps, eps from noise (when given) or N(0,1) Philox draws at
      * (seed, stream, element index); the same eps is re-derived in the backward pass. */
-    void (*latent_sample_fwd)(vd_backend *be, int base, float beta, float temperature,
+    void (*latent_sample_fwd)(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
                               const vd_tensor *z);
     /* dmean += dz, dp += dz T eps dstd/dp; either may be NULL (not wanted) */
-    void (*latent_sample_bwd)(vd_backend *be, int base, float beta, float temperature,
+    void (*latent_sample_bwd)(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                               const vd_tensor *dmean, const vd_tensor *dp);
     /* z = m z + (1 - m) z_prior per variate (mask [V] of 0/1), inference only */
     void (*latent_mask)(vd_backend *be, const float *mask, const vd_tensor *z_prior,
                         const vd_tensor *z);
-    /* KL(post || prior) per element (MODEL.md section 4); *sum (device float) = its total,
+    /* KL(post || prior) per element (docs/model.md section 4); *sum (device float) = its total,
      * per_variate (device [V], optional) += its sum over n, h, w. */
-    void (*kl_fwd)(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+    void (*kl_fwd)(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean,
                    const vd_tensor *prior_p, float *sum, float *per_variate);
     /* gradients of scale * sum(KL), all accumulated (+=); a NULL gradient is skipped */
-    void (*kl_bwd)(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+    void (*kl_bwd)(vd_backend *be, vd_dist_base base, float beta, float scale, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
                    const vd_tensor *dprior_mean, const vd_tensor *dprior_p);
@@ -240,12 +244,10 @@ typedef struct vd_backend_i {
     void (*scale)(vd_backend *be, float a, float *x, size_t n);
 
     /* Optional (NULL: ignored): the ops that follow belong to the block group `name`
-     * ("down 32x32") in `phase` (vd_phase) until the next call; the profiler charges them
+     * ("down 32x32") in `phase` until the next call; the profiler charges them
      * there. name is copied. */
-    void (*scope)(vd_backend *be, const char *name, int phase);
+    void (*scope)(vd_backend *be, const char *name, vd_phase phase);
 } vd_backend_i;
-
-typedef enum vd_phase { VD_PHASE_FWD, VD_PHASE_RECOMPUTE, VD_PHASE_BWD, VD_PHASES } vd_phase;
 
 
 struct vd_backend {
@@ -254,7 +256,7 @@ struct vd_backend {
     vd_err err;
 };
 
-static inline void vd_backend_scope(vd_backend *be, const char *name, int phase) {
+static inline void vd_backend_scope(vd_backend *be, const char *name, vd_phase phase) {
     if (be->i->scope) be->i->scope(be, name, phase);
 }
 

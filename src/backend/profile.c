@@ -243,7 +243,7 @@ static void p_broadcast_bwd(vd_backend *be, const vd_tensor *dy, float *dt) {
 
 /* ---- latents and KL */
 
-static void p_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+static void p_latent_stats_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                                const vd_tensor *prior_mean, const vd_tensor *prior_p,
                                const vd_tensor *mean, const vd_tensor *p) {
     double t0 = vd_now_seconds();
@@ -251,7 +251,7 @@ static void p_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_te
     charge(be, F_LSTATS_FWD, t0, 0);
 }
 
-static void p_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+static void p_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                                const vd_tensor *prior_mean, const vd_tensor *prior_p,
                                const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
                                const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
@@ -261,7 +261,7 @@ static void p_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_te
     charge(be, F_LSTATS_BWD, t0, 0);
 }
 
-static void p_latent_sample_fwd(vd_backend *be, int base, float beta, float temperature,
+static void p_latent_sample_fwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                                 const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
                                 const vd_tensor *z) {
     double t0 = vd_now_seconds();
@@ -269,7 +269,7 @@ static void p_latent_sample_fwd(vd_backend *be, int base, float beta, float temp
     charge(be, F_LSAMPLE_FWD, t0, 0);
 }
 
-static void p_latent_sample_bwd(vd_backend *be, int base, float beta, float temperature,
+static void p_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                                 const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                                 const vd_tensor *dmean, const vd_tensor *dp) {
     double t0 = vd_now_seconds();
@@ -283,7 +283,7 @@ static void p_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_
     charge(be, F_LMASK, t0, 0);
 }
 
-static void p_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+static void p_kl_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *post_mean,
                      const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                      float *sum, float *per_variate) {
     double t0 = vd_now_seconds();
@@ -291,7 +291,7 @@ static void p_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post
     charge(be, F_KL_FWD, t0, 0);
 }
 
-static void p_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+static void p_kl_bwd(vd_backend *be, vd_dist_base base, float beta, float scale, const vd_tensor *post_mean,
                      const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                      const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
                      const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
@@ -374,11 +374,11 @@ static void p_scale(vd_backend *be, float a, float *x, size_t n) {
 
 /* ---- block groups */
 
-static void p_scope(vd_backend *be, const char *name, int phase) {
+static void p_scope(vd_backend *be, const char *name, vd_phase phase) {
     vd_profile *p = (vd_profile *)be;
     vd_backend_scope(p->inner, name, phase);
     p->cur_scope = -1;
-    if (phase < 0 || phase >= VD_PHASES) return;
+    if ((int)phase < 0 || (int)phase >= VD_PHASES) return; /* callers may pass any int */
     int s = 0;
     while (s < p->n_scopes && strncmp(p->scopes[s].name, name, NAME_MAX_LEN - 1)) s++;
     if (s == p->n_scopes) {
@@ -396,6 +396,7 @@ static void p_scope(vd_backend *be, const char *name, int phase) {
 static vd_status p_set_precision(vd_backend *be, vd_precision prec, vd_err *err) {
     return vd_backend_set_precision(inner(be), prec, err);
 }
+
 
 static void p_destroy(vd_backend *be) {
     vd_backend_destroy(inner(be));

@@ -120,25 +120,25 @@ void vd_cpu_bf16_pack_sums(vd_backend *be, const vd_tensor *dy, void *dst, bool 
                            float *db);
 
 /* cpu_latent.c */
-void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_cpu_latent_stats_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *mean, const vd_tensor *p);
-void vd_cpu_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_cpu_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
                              const vd_tensor *dprior_mean, const vd_tensor *dprior_p);
-void vd_cpu_latent_sample_fwd(vd_backend *be, int base, float beta, float temperature,
+void vd_cpu_latent_sample_fwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
                               const vd_tensor *z);
-void vd_cpu_latent_sample_bwd(vd_backend *be, int base, float beta, float temperature,
+void vd_cpu_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                               const vd_tensor *dmean, const vd_tensor *dp);
 void vd_cpu_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_prior,
                         const vd_tensor *z);
-void vd_cpu_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+void vd_cpu_kl_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    float *sum, float *per_variate);
-void vd_cpu_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+void vd_cpu_kl_bwd(vd_backend *be, vd_dist_base base, float beta, float scale, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
                    const vd_tensor *dprior_mean, const vd_tensor *dprior_p);

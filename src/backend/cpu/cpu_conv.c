@@ -696,7 +696,7 @@ static bool conv_shapes(vd_backend *be, const char *op, const vd_conv_desc *cv, 
                         const vd_tensor *y) {
     if (!vd_cpu_valid(be, op, "input", x) || !vd_cpu_valid(be, op, "output", y)) return false;
     if (cv->pre_act != VD_CONV_PRE_NONE && cv->pre_act != VD_CONV_PRE_SILU) {
-        vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown pre-activation %d", op, cv->pre_act);
+        vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown pre-activation %d", op, (int)cv->pre_act);
         return false;
     }
     if (cv->stride < 1 || cv->kh < 1 || cv->kw < 1 || cv->pad_top < 0 || cv->pad_left < 0 ||

@@ -18,9 +18,9 @@
 #define STATS_GROUP 64  /* variates whose softplus is held at a time in the backward */
 #define KL_GROUP 64     /* variates whose KL terms are held at a time */
 
-static bool base_known(vd_backend *be, const char *op, int base) {
+static bool base_known(vd_backend *be, const char *op, vd_dist_base base) {
     if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
-    vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown distribution base %d", op, base);
+    vd_backend_fail(be, VD_ERR_INVALID, "cpu %s: unknown distribution base %d", op, (int)base);
     return false;
 }
 
@@ -79,7 +79,7 @@ static void stats_logstd_fwd_row(const float *rm, const float *rs, const float *
 }
 
 /* Any other beta (not finite and positive) in double per element, as cpu_ref does. */
-static void stats_double_fwd_row(int base, float beta, const float *rm, const float *rs,
+static void stats_double_fwd_row(vd_dist_base base, float beta, const float *rm, const float *rs,
                                  const float *pm, const float *pp, float *m, float *p, int v) {
     for (int c = 0; c < v; c++) {
         double mc, pc;
@@ -90,7 +90,7 @@ static void stats_double_fwd_row(int base, float beta, const float *rm, const fl
     }
 }
 
-void vd_cpu_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_cpu_latent_stats_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *mean, const vd_tensor *p) {
     if (!base_known(be, "latent_stats_fwd", base) ||
@@ -161,7 +161,7 @@ static void stats_logstd_bwd_row(const float *gm, const float *gp, float *drm, f
         }
 }
 
-static void stats_double_bwd_row(int base, float beta, const float *rs, const float *pp,
+static void stats_double_bwd_row(vd_dist_base base, float beta, const float *rs, const float *pp,
                                  const float *gm, const float *gp, float *drm, float *drs,
                                  float *dpm, float *dpp, int v) {
     for (int c = 0; c < v; c++) {
@@ -177,7 +177,7 @@ static void stats_double_bwd_row(int base, float beta, const float *rs, const fl
     }
 }
 
-void vd_cpu_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_cpu_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
                              const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
@@ -208,7 +208,7 @@ void vd_cpu_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tens
     }
 }
 
-static bool sample_args(vd_backend *be, const char *op, int base, float temperature,
+static bool sample_args(vd_backend *be, const char *op, vd_dist_base base, float temperature,
                         const vd_tensor *p, const vd_noise *noise, const vd_tensor *z) {
     if (!base_known(be, op, base) || !vd_cpu_valid(be, op, "p", p) ||
         !vd_cpu_valid(be, op, "z", z) || !vd_cpu_same_shape(be, op, p, z))
@@ -230,7 +230,7 @@ static void eps_group(const vd_noise *noise, int64_t first, int n, float *eps) {
     }
 }
 
-void vd_cpu_latent_sample_fwd(vd_backend *be, int base, float beta, float temperature,
+void vd_cpu_latent_sample_fwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
                               const vd_tensor *z) {
     const char *op = "latent_sample_fwd";
@@ -253,7 +253,7 @@ void vd_cpu_latent_sample_fwd(vd_backend *be, int base, float beta, float temper
     }
 }
 
-void vd_cpu_latent_sample_bwd(vd_backend *be, int base, float beta, float temperature,
+void vd_cpu_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                               const vd_tensor *dmean, const vd_tensor *dp) {
     const char *op = "latent_sample_bwd";
@@ -298,7 +298,7 @@ void vd_cpu_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_pr
     }
 }
 
-static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor *const t[4]) {
+static bool kl_shapes(vd_backend *be, const char *op, vd_dist_base base, const vd_tensor *const t[4]) {
     static const char *names[4] = {"post_mean", "post_p", "prior_mean", "prior_p"};
     if (!base_known(be, op, base)) return false;
     for (int i = 0; i < 4; i++)
@@ -323,7 +323,7 @@ CPU_SIMD_CLONES static bool kl_std_group(const float *pm, const float *pp, const
 }
 
 /* One pixel's KL added into the per-variate sums part[V]. */
-static void kl_add_pixel(int base, double beta, const float *pm, const float *pp,
+static void kl_add_pixel(vd_dist_base base, double beta, const float *pm, const float *pp,
                          const float *qm, const float *qp, double *part, int v) {
     for (int c0 = 0; c0 < v; c0 += KL_GROUP) {
         int cn = v - c0 < KL_GROUP ? v - c0 : KL_GROUP;
@@ -339,7 +339,7 @@ static void kl_add_pixel(int base, double beta, const float *pm, const float *pp
 }
 
 /* Chunk k's per-variate sums into part[k * V ...]. */
-static void kl_chunk(int base, double beta, const vd_tensor *const t[4], int64_t k, double *part) {
+static void kl_chunk(vd_dist_base base, double beta, const vd_tensor *const t[4], int64_t k, double *part) {
     int v = t[0]->c;
     int64_t end = (k + 1) * KL_CHUNK < cpu_pixels(t[0]) ? (k + 1) * KL_CHUNK : cpu_pixels(t[0]);
     for (int c = 0; c < v; c++)
@@ -349,7 +349,7 @@ static void kl_chunk(int base, double beta, const vd_tensor *const t[4], int64_t
                      cpu_px(t[3], q), part, v);
 }
 
-void vd_cpu_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+void vd_cpu_kl_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    float *sum, float *per_variate) {
     const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
@@ -389,7 +389,7 @@ CPU_SIMD_CLONES static void kl_std_grad_group(double scale, const float *pm, con
     }
 }
 
-static void kl_grad_group(int base, double beta, double scale, const float *pm, const float *pp,
+static void kl_grad_group(vd_dist_base base, double beta, double scale, const float *pm, const float *pp,
                           const float *qm, const float *qp, float g[4][KL_GROUP], int n) {
     if (base == VD_BASE_STD) {
         kl_std_grad_group(scale, pm, pp, qm, qp, g, n);
@@ -404,7 +404,7 @@ static void kl_grad_group(int base, double beta, double scale, const float *pm, 
     }
 }
 
-void vd_cpu_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+void vd_cpu_kl_bwd(vd_backend *be, vd_dist_base base, float beta, float scale, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
                    const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {

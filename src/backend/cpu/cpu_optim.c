@@ -69,7 +69,7 @@ void vd_cpu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const
                          float *m, float *v, size_t n) {
     CPU_REQUIRE(be, o && (n == 0 || (p && g && m && v)), "cpu optim_update: a buffer is missing");
     CPU_REQUIRE(be, o->kind == VD_OPT_ADAMAX || o->kind == VD_OPT_ADAM || o->kind == VD_OPT_RADAM,
-                "cpu optim_update: unknown optimizer kind %d", o->kind);
+                "cpu optim_update: unknown optimizer kind %d", (int)o->kind);
     CPU_REQUIRE(be, o->t >= 1, "cpu optim_update: step count %lld is not 1-based",
                 (long long)o->t);
     optim_coefs k = coefs_of(o);

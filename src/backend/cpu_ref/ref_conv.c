@@ -70,7 +70,7 @@ static bool pre_activate(vd_backend *be, const vd_conv_desc *cv, const vd_tensor
     *xa = *x;
     if (cv->pre_act == VD_CONV_PRE_NONE) return true;
     if (cv->pre_act != VD_CONV_PRE_SILU) {
-        vd_backend_fail(be, VD_ERR_INVALID, "conv: unknown pre-activation %d", cv->pre_act);
+        vd_backend_fail(be, VD_ERR_INVALID, "conv: unknown pre-activation %d", (int)cv->pre_act);
         return false;
     }
     if (!(*tmp = malloc((size_t)vd_tensor_numel(x) * sizeof(float)))) {

@@ -5,9 +5,9 @@
 #include "backend/latent_math.h"
 #include "vdvae/rng.h"
 
-static bool base_known(vd_backend *be, const char *op, int base) {
+static bool base_known(vd_backend *be, const char *op, vd_dist_base base) {
     if (base == VD_BASE_STD || base == VD_BASE_LOGSTD) return true;
-    vd_backend_fail(be, VD_ERR_INVALID, "%s: unknown distribution base %d", op, base);
+    vd_backend_fail(be, VD_ERR_INVALID, "%s: unknown distribution base %d", op, (int)base);
     return false;
 }
 
@@ -32,7 +32,7 @@ static bool stats_shapes(vd_backend *be, const char *op, const vd_tensor *raw,
            vd_ref_same_shape(be, op, prior_mean, mean) && vd_ref_same_shape(be, op, prior_p, p);
 }
 
-void vd_ref_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_ref_latent_stats_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *mean, const vd_tensor *p) {
     if (!base_known(be, "latent_stats_fwd", base) ||
@@ -50,7 +50,7 @@ void vd_ref_latent_stats_fwd(vd_backend *be, int base, float beta, const vd_tens
     }
 }
 
-void vd_ref_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tensor *raw,
+void vd_ref_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *raw,
                              const vd_tensor *prior_mean, const vd_tensor *prior_p,
                              const vd_tensor *dmean, const vd_tensor *dp, const vd_tensor *draw,
                              const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {
@@ -79,7 +79,7 @@ void vd_ref_latent_stats_bwd(vd_backend *be, int base, float beta, const vd_tens
     }
 }
 
-static bool sample_args(vd_backend *be, const char *op, int base, float temperature,
+static bool sample_args(vd_backend *be, const char *op, vd_dist_base base, float temperature,
                         const vd_tensor *p, const vd_noise *noise, const vd_tensor *z) {
     if (!base_known(be, op, base) || !vd_ref_valid(be, op, "p", p) ||
         !vd_ref_valid(be, op, "z", z) || !vd_ref_same_shape(be, op, p, z))
@@ -95,7 +95,7 @@ static double eps_at(const vd_noise *noise, int64_t i) {
     return noise->given ? noise->given[i] : vd_rng_normal(noise->seed, noise->stream, (uint64_t)i);
 }
 
-void vd_ref_latent_sample_fwd(vd_backend *be, int base, float beta, float temperature,
+void vd_ref_latent_sample_fwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise,
                               const vd_tensor *z) {
     const char *op = "latent_sample_fwd";
@@ -111,7 +111,7 @@ void vd_ref_latent_sample_fwd(vd_backend *be, int base, float beta, float temper
     }
 }
 
-void vd_ref_latent_sample_bwd(vd_backend *be, int base, float beta, float temperature,
+void vd_ref_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                               const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                               const vd_tensor *dmean, const vd_tensor *dp) {
     const char *op = "latent_sample_bwd";
@@ -145,7 +145,7 @@ void vd_ref_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_pr
             ref_px(z, q)[c] = mask[c] * ref_px(z, q)[c] + (1 - mask[c]) * ref_px(z_prior, q)[c];
 }
 
-static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor *const t[4]) {
+static bool kl_shapes(vd_backend *be, const char *op, vd_dist_base base, const vd_tensor *const t[4]) {
     static const char *names[4] = {"post_mean", "post_p", "prior_mean", "prior_p"};
     if (!base_known(be, op, base)) return false;
     for (int i = 0; i < 4; i++)
@@ -154,7 +154,7 @@ static bool kl_shapes(vd_backend *be, const char *op, int base, const vd_tensor 
     return true;
 }
 
-void vd_ref_kl_fwd(vd_backend *be, int base, float beta, const vd_tensor *post_mean,
+void vd_ref_kl_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    float *sum, float *per_variate) {
     const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
@@ -178,7 +178,7 @@ static void acc_grad(const vd_tensor *g, int64_t q, int c, double v) {
     if (g) ref_px(g, q)[c] += (float)v;
 }
 
-void vd_ref_kl_bwd(vd_backend *be, int base, float beta, float scale, const vd_tensor *post_mean,
+void vd_ref_kl_bwd(vd_backend *be, vd_dist_base base, float beta, float scale, const vd_tensor *post_mean,
                    const vd_tensor *post_p, const vd_tensor *prior_mean, const vd_tensor *prior_p,
                    const vd_tensor *dpost_mean, const vd_tensor *dpost_p,
                    const vd_tensor *dprior_mean, const vd_tensor *dprior_p) {

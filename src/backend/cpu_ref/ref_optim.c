@@ -31,7 +31,7 @@ void vd_ref_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const
                          float *m, float *v, size_t n) {
     REF_REQUIRE(be, o && (n == 0 || (p && g && m && v)), "optim_update: a buffer is missing");
     REF_REQUIRE(be, o->kind == VD_OPT_ADAMAX || o->kind == VD_OPT_ADAM || o->kind == VD_OPT_RADAM,
-                "optim_update: unknown optimizer kind %d", o->kind);
+                "optim_update: unknown optimizer kind %d", (int)o->kind);
     REF_REQUIRE(be, o->t >= 1, "optim_update: step count %lld is not 1-based", (long long)o->t);
     double b1 = o->beta1, b2 = o->beta2;
     double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
