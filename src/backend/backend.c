@@ -1,5 +1,6 @@
-/* What every backend shares: the sticky first-failure record, the precision setting and
- * destruction. */
+/* What every backend shares: the sticky first-failure record, the precision setting and its
+ * note (the verdict on a measured probe), and destruction. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -32,4 +33,26 @@ vd_status vd_backend_set_precision(vd_backend *be, vd_precision p, vd_err *err) 
                      "backend %s: run.precision '%s' is not supported (this backend computes "
                      "in fp32 only)",
                      be->i->name, p == VD_PREC_BF16 ? "bf16" : "unknown");
+}
+
+const char *vd_backend_precision_note(vd_backend *be) {
+    return be && be->i->precision_note ? be->i->precision_note(be) : NULL;
+}
+
+bool vd_precision_verdict(const vd_precision_probe *p, char *note, size_t cap) {
+    double f = p->fp32_seconds, b = p->bf16_seconds;
+    if (!(f > 0 && b > 0 && isfinite(f) && isfinite(b))) return false;
+    double ratio = b / f;
+    if (ratio <= VD_BF16_SLOWER_RATIO) return false;
+    /* " (oneDNN <kernel>, <isa>)", either part alone, or nothing */
+    char why[160] = "";
+    bool k = p->kernel && p->kernel[0], i = p->isa && p->isa[0];
+    if (k || i)
+        snprintf(why, sizeof why, " (%s%s%s%s)", k ? "oneDNN " : "", k ? p->kernel : "",
+                 k && i ? ", " : "", i ? p->isa : "");
+    snprintf(note, cap,
+             "bf16 convolutions measured %.2fx slower than fp32 on this CPU%s; consider "
+             "run.precision='fp32'",
+             ratio, why);
+    return true;
 }

@@ -247,6 +247,9 @@ typedef struct vd_backend_i {
      * ("down 32x32") in `phase` until the next call; the profiler charges them
      * there. name is copied. */
     void (*scope)(vd_backend *be, const char *name, vd_phase phase);
+
+    /* Optional (NULL: nothing to say): see vd_backend_precision_note. */
+    const char *(*precision_note)(vd_backend *be);
 } vd_backend_i;
 
 
@@ -281,6 +284,37 @@ vd_status vd_backend_check(vd_backend *be, vd_err *err);
  * VD_PREC_FP32 on any backend; VD_ERR_UNSUPPORTED, naming the backend, for a precision it does
  * not implement (the backend keeps its previous one). */
 vd_status vd_backend_set_precision(vd_backend *be, vd_precision p, vd_err *err);
+
+/* A one-line warning for the user when the precision set on be makes its convolutions slower
+ * than fp32 on this machine, e.g. "bf16 convolutions measured 1.40x slower than fp32 on this
+ * CPU (oneDNN brgconv:avx512_core_bf16, no AMX); consider run.precision='fp32'"; NULL when
+ * there is nothing to say: fp32, bf16 no slower, or a backend that does not measure (cpu_ref).
+ * The verdict comes from a measurement on this machine, never from the CPU's name (bf16 is 2x
+ * faster on a Zen 5 with avx512_bf16 and 1.4x slower on a Xeon with the same flag): the cpu
+ * backend's first call after bf16 is set times the same small convolutions in both precisions
+ * (vd_cpu_precision_probe: tens of ms, most of it building their primitives once) and keeps
+ * the verdict until the precision is set again. Call it once a run's backend is set up, before
+ * the first step (the probe's ops are not the model's: no failure, no profile charge, the
+ * precision unchanged). The text belongs to the backend: valid until it is destroyed or its
+ * precision is set again. */
+const char *vd_backend_precision_note(vd_backend *be);
+
+/* What a backend measured of its bf16 convolutions against fp32: the same convolutions, the
+ * best of a few runs in each precision. */
+typedef struct vd_precision_probe {
+    double fp32_seconds, bf16_seconds;
+    const char *kernel; /* what ran the bf16 3x3 forward ("brgconv:avx512_core_bf16"), or NULL */
+    const char *isa;    /* what the CPU offers bf16 ("no AMX"), or NULL */
+} vd_precision_probe;
+
+/* bf16 counts as slower when it takes more than this times fp32's time: the probe repeats
+ * within a few percent, so a smaller excess is noise, not a verdict. */
+#define VD_BF16_SLOWER_RATIO 1.05
+
+/* The verdict on a probe: true, with the note written to note[cap], when bf16_seconds exceeds
+ * VD_BF16_SLOWER_RATIO x fp32_seconds; false (note untouched) otherwise, or when either time is
+ * not a positive finite number (nothing measured). */
+bool vd_precision_verdict(const vd_precision_probe *p, char *note, size_t cap);
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err);
 vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);

@@ -397,6 +397,10 @@ static vd_status p_set_precision(vd_backend *be, vd_precision prec, vd_err *err)
     return vd_backend_set_precision(inner(be), prec, err);
 }
 
+/* Not an op either: the inner backend's verdict (its probe's convolutions are not charged). */
+static const char *p_precision_note(vd_backend *be) {
+    return vd_backend_precision_note(inner(be));
+}
 
 static void p_destroy(vd_backend *be) {
     vd_backend_destroy(inner(be));
@@ -411,6 +415,7 @@ static const vd_backend_i profile_table = {
     .upload = p_upload,
     .download = p_download,
     .set_precision = p_set_precision,
+    .precision_note = p_precision_note,
     .fill = p_fill,
     .copy = p_copy,
     .conv_fwd = p_conv_fwd,

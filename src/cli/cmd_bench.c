@@ -90,6 +90,7 @@ static int run_bench(const char *cfg, const vd_cli_sets *sets, vd_bench_opts *o)
             printf("GFLOP/s       %.1f (training FLOPs: 3 x %.3f GFLOP forward per image)\n", r.gflops, r.fwd_gflop_per_image);
             printf("peak RSS      %.1f MB (activation arena %.1f MB)\n", r.peak_rss_bytes / 1e6, r.arena_bytes / 1e6);
             printf("loss          %.5f\n", r.loss);
+            if (r.precision_note[0]) printf("note          %s\n", r.precision_note); /* bf16 slower here */
             if (o->profile) print_profile(&r), print_scopes(&r);
         }
     }

@@ -91,6 +91,16 @@ vd_status vd_cpu_conv_set_precision(vd_cpu_conv *cc, vd_precision p, vd_err *err
 /* Tests: in bf16, run every new call as fp32 kernels on bf16-rounded float copies, the path
  * taken where oneDNN has no fast bf16 kernel (ignored in fp32). */
 void vd_cpu_conv_force_rounded(vd_cpu_conv *cc, bool on);
+/* What computed the last call: oneDNN's implementation name ("brgconv:avx512_core_bf16"), with
+ * " on bf16-rounded floats" where bf16 ran as fp32 kernels on rounded copies. */
+void vd_cpu_conv_last_kernel(const vd_cpu_conv *cc, char *buf, size_t cap);
+
+/* cpu_precision.c: times the same small convolutions (a 3x3 and a 1x1, forward and both
+ * backward directions, SiLU pre-activation as the model's cells) in fp32 and in bf16 on a cpu
+ * backend of its own, on one thread, best of a few interleaved runs each, and fills the probe:
+ * out->kernel points to kernel[cap] (what ran the bf16 3x3 forward), out->isa to a constant.
+ * Nothing of the caller's changes (the OpenMP thread count is restored). */
+vd_status vd_cpu_precision_probe(vd_precision_probe *out, char *kernel, size_t cap, vd_err *err);
 void vd_cpu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                      const float *b, const vd_tensor *y);
 void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy,

@@ -16,6 +16,10 @@ typedef struct vd_cpu {
     vd_cpu_conv *conv;
     double *partials; /* [partials_cap] reduction scratch */
     size_t partials_cap;
+    /* vd_backend_precision_note: measured once per precision setting */
+    vd_precision precision;
+    bool note_known, has_note;
+    char note[320];
 } vd_cpu;
 
 bool vd_cpu_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t) {
@@ -82,7 +86,26 @@ static void cpu_destroy(vd_backend *be) {
 }
 
 static vd_status cpu_set_precision(vd_backend *be, vd_precision p, vd_err *err) {
-    return vd_cpu_conv_set_precision(((vd_cpu *)be)->conv, p, err);
+    vd_cpu *cpu = (vd_cpu *)be;
+    vd_status st = vd_cpu_conv_set_precision(cpu->conv, p, err);
+    if (!st) cpu->precision = p, cpu->note_known = false;
+    return st;
+}
+
+/* bf16: the verdict of the probe, measured on the first call (a probe that fails says
+ * nothing: the run will meet the failure itself, with its own context). */
+static const char *cpu_precision_note(vd_backend *be) {
+    vd_cpu *cpu = (vd_cpu *)be;
+    if (cpu->precision == VD_PREC_FP32) return NULL;
+    if (!cpu->note_known) {
+        vd_precision_probe probe;
+        char kernel[96];
+        vd_err err = {0};
+        cpu->has_note = !vd_cpu_precision_probe(&probe, kernel, sizeof kernel, &err) &&
+                        vd_precision_verdict(&probe, cpu->note, sizeof cpu->note);
+        cpu->note_known = true;
+    }
+    return cpu->has_note ? cpu->note : NULL;
 }
 
 static const vd_backend_i cpu_table = {
@@ -124,6 +147,7 @@ static const vd_backend_i cpu_table = {
     .optim_update = vd_cpu_optim_update,
     .ema_update = vd_cpu_ema_update,
     .scale = vd_cpu_scale,
+    .precision_note = cpu_precision_note,
 };
 
 /* threads > 0 sets the OpenMP thread count (process-wide: oneDNN's primitives read it too);

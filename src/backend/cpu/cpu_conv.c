@@ -29,6 +29,7 @@
 #ifdef VD_HAVE_ONEDNN
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,7 @@ typedef struct conv_entry {
     size_t w_bytes, reorder_scratch_bytes; /* the reordered weights, the reorder's scratchpad */
     size_t off_w, off_wc, off_b, off_x, off_y, ws_bytes; /* workspace layout of this call;
                                                            off_wc: the converted weights */
+    char impl[64]; /* oneDNN's implementation name, for vd_cpu_conv_last_kernel */
 } conv_entry;
 
 struct vd_cpu_conv {
@@ -97,6 +99,7 @@ struct vd_cpu_conv {
     int prec; /* PREC_* of the calls that follow */
     void *stash; /* [stash_bytes] dy converted once for both backward directions (conv_bwd) */
     size_t stash_bytes;
+    const conv_entry *last; /* the entry of the last call (vd_cpu_conv_last_kernel) */
 };
 
 /* The tensors and pointers of one call by role. */
@@ -499,6 +502,9 @@ static vd_status entry_build(vd_cpu_conv *cc, conv_entry *e, vd_err *err) {
         st = entry_pd(cc, e, &m, &pd, err);
     }
     if (!st) st = VD_DNNL(dnnl_primitive_create(&e->prim, pd), err);
+    const char *impl = NULL;
+    if (!st && dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+        snprintf(e->impl, sizeof e->impl, "%s", impl);
     if (!st) st = entry_memories(cc, e, pd, err);
     if (!st) st = entry_reorder(cc, e, pd, m.w_user, err);
     if (!st) entry_layout(e, pd);
@@ -672,6 +678,7 @@ static void conv_fail(vd_backend *be, vd_status st, int dir, const vd_conv_desc 
 }
 
 static vd_status conv_run(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const conv_io *io, vd_err *err) {
+    cc->last = e;
     vd_status st = bind(be, cc, e, io, err);
     if (!st) st = execute(cc, e->prim, e->nargs, e->args, err);
     if (!st) st = finish(be, cc, e, io, err);
@@ -801,6 +808,22 @@ vd_status vd_cpu_conv_set_precision(vd_cpu_conv *cc, vd_precision p, vd_err *err
 
 void vd_cpu_conv_force_rounded(vd_cpu_conv *cc, bool on) {
     if (cc->prec != PREC_FP32) cc->prec = on ? PREC_BF16_ROUNDED : PREC_BF16;
+}
+
+int vd_cpu_conv_mode(const vd_cpu_conv *cc) {
+    return cc->prec;
+}
+
+void vd_cpu_conv_restore_mode(vd_cpu_conv *cc, int mode) {
+    cc->prec = mode;
+}
+
+void vd_cpu_conv_last_kernel(const vd_cpu_conv *cc, char *buf, size_t cap) {
+    const conv_entry *e = cc->last;
+    if (!e || !e->impl[0])
+        snprintf(buf, cap, "unknown kernel");
+    else
+        snprintf(buf, cap, "%s%s", e->impl, e->rounded ? " on bf16-rounded floats" : "");
 }
 
 void vd_cpu_conv_free(vd_cpu_conv *cc) {
