@@ -26,8 +26,11 @@ typedef struct vd_train_opts {
 } vd_train_opts;
 
 /* Train the run rd (opened by vd_rundir_open) until train.total_train_steps, a limit of
- * opts, or SIGINT/SIGTERM; resumes from the newest complete checkpoint of the run. Always
- * ends with a checkpoint of the last step. *stopped_early says a limit or signal ended it. */
+ * opts, or SIGINT/SIGTERM; resumes from the newest complete checkpoint of the run. Ends with
+ * a checkpoint of the last step, unless train.skip_warning_after updates in a row were just
+ * skipped; train.skip_stop_after in a row end it with VD_ERR_INTERNAL and no checkpoint.
+ * *stopped_early says a limit or signal ended it. The caller holds the run's lock
+ * (vd_rundir_lock). */
 vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
                        bool *stopped_early, vd_err *err);
 

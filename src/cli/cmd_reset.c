@@ -3,15 +3,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "vdvae/run.h"
 #include "vdvae/train.h"
 
 static void reset_help(void) {
     printf("usage: vdvae reset NAME [--yes] [--dir DIR]\n\n"
            "Delete the run NAME: DIR/logs-NAME/ (saved config, logs) and DIR/checkpoints-NAME/.\n"
-           "Asks for confirmation on the terminal unless --yes is given.\n\n"
+           "Asks for confirmation on the terminal unless --yes is given. A run that a\n"
+           "'vdvae train' is training (it holds logs-NAME/.lock) is not deleted: exit 2.\n\n"
            "  -y, --yes    do not ask\n"
            "  --dir DIR    where the run lives (default .)\n"
            "  -h, --help   this help\n");
@@ -28,13 +31,21 @@ static bool confirm(const vd_rundir *rd) {
 static int do_reset(const char *name, const char *dir, bool yes) {
     vd_err err = {0};
     vd_rundir rd;
+    vd_run_lock lock = VD_RUN_LOCK_NONE;
+    struct stat sb;
     bool found;
     if (vd_rundir_paths(&rd, dir, name, &err)) return vd_cli_fail("reset", &err);
+    /* A run in training is not deleted under its writer: take its lock (when it has a logs
+     * directory, where the lock lives; creating one only to delete it would report a run). */
+    if (stat(rd.logs_dir, &sb) == 0 && vd_rundir_lock(&rd, &lock, &err)) return vd_cli_fail("reset", &err);
     if (!yes && !confirm(&rd)) {
+        vd_rundir_unlock(&lock);
         fprintf(stderr, "vdvae reset: not confirmed; nothing deleted (use --yes to skip the question)\n");
         return 1;
     }
-    if (vd_rundir_delete(dir, name, &found, &err)) return vd_cli_fail("reset", &err);
+    vd_status st = vd_rundir_delete(dir, name, &found, &err);
+    vd_rundir_unlock(&lock);
+    if (st) return vd_cli_fail("reset", &err);
     if (!found) {
         fprintf(stderr, "vdvae reset: no run named '%s' in %s\n", name, dir);
         return 2;

@@ -7,6 +7,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "vdvae/config.h"
+#include "vdvae/run.h"
 #include "vdvae/train.h"
 
 static void train_help(void) {
@@ -17,7 +18,10 @@ static void train_help(void) {
            "use the saved file (listing the keys where CFG differs) and resume from the newest\n"
            "complete checkpoint in DIR/checkpoints-<name>/. Logs: TensorBoard event files in\n"
            "logs-<name>/train and logs-<name>/val, logs-<name>/metrics.jsonl, sample grids.\n"
-           "Ctrl-C (SIGINT) or SIGTERM: the step finishes, a checkpoint is written, exit 0.\n\n"
+           "Ctrl-C (SIGINT) or SIGTERM: the step finishes, a checkpoint is written, exit 0.\n"
+           "One writer per run: a second 'vdvae train' of a run in training exits 2 naming the\n"
+           "first's pid (lock: logs-<name>/.lock); eval and synth may read it meanwhile.\n"
+           "train.skip_stop_after skipped updates in a row stop the run (exit 1, no checkpoint).\n\n"
            "  --set section.key=value  override one key (same syntax as the .cfg; repeatable)\n"
            "  --dir DIR                where logs-<name>/ and checkpoints-<name>/ live (default .)\n"
            "  --steps N                stop after N steps of this invocation (then checkpoint)\n"
@@ -55,11 +59,15 @@ static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets, 
     vd_hparams *given = malloc(sizeof *given), *eff = malloc(sizeof *eff);
     char *differ = malloc(8192);
     vd_rundir rd;
+    vd_run_lock lock = VD_RUN_LOCK_NONE;
     int rc = 0;
+    /* The lock comes before vd_rundir_open, which may save --set overrides into the run's
+     * config, and is held until training ends: a second writer changes nothing. */
     if (!given || !eff || !differ) {
         vd_errorf(&err, VD_ERR_NOMEM, "out of memory");
         rc = vd_cli_fail("train", &err);
     } else if (vd_hparams_load(given, cfg, sets->items, sets->n, &err) ||
+               vd_rundir_paths(&rd, dir, given->run.name, &err) || vd_rundir_lock(&rd, &lock, &err) ||
                vd_rundir_open(&rd, dir, given, sets->items, sets->n, eff, differ, 8192, &err)) {
         rc = vd_cli_fail("train", &err);
     } else {
@@ -67,6 +75,7 @@ static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets, 
         if (!o->quiet) report_run(&rd, differ);
         if (vd_train_run(eff, &rd, o, &early, &err)) rc = vd_cli_fail("train", &err);
     }
+    vd_rundir_unlock(&lock);
     free(given), free(eff), free(differ);
     return rc;
 }

@@ -214,6 +214,12 @@ static vd_status check_misc(const check_ctx *c, const vd_hparams *hp) {
         return fail(c, "loss.vae_beta_anneal_steps", "loss.vae_beta_anneal_start",
                     "the Linear beta schedule divides by loss.vae_beta_anneal_start + "
                     "loss.vae_beta_anneal_steps, which is 0");
+    /* A warning that can only come with the stop (or after it) would never be seen. */
+    const vd_hp_train *t = &hp->train;
+    if (t->skip_warning_after > 0 && t->skip_stop_after > 0 && t->skip_warning_after >= t->skip_stop_after)
+        return fail(c, "train.skip_warning_after", "train.skip_stop_after",
+                    "train.skip_warning_after (%lld) must be below train.skip_stop_after (%lld), or "
+                    "one of them 0 (off)", (long long)t->skip_warning_after, (long long)t->skip_stop_after);
     return VD_OK;
 }
 

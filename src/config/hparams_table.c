@@ -147,6 +147,9 @@ const vd_hp_key vd_hp_keys[] = {
     B("train", "resume_from_ema", train.resume_from_ema, "False"),
     L("train", "logging_interval_in_steps", train.logging_interval_in_steps, "1", 1),
     L("train", "checkpoint_and_eval_interval_in_steps", train.checkpoint_and_eval_interval_in_steps, "10000", 1),
+    /* ours: a run whose every update is skipped (openai/vdvae#25) warns, then stops */
+    L("train", "skip_warning_after", train.skip_warning_after, "20", 0),
+    L("train", "skip_stop_after", train.skip_stop_after, "500", 0),
 
     L("val", "n_samples_for_validation", val.n_samples_for_validation, "5000", 0),
     I("val", "batch_size", val.batch_size, "32 * 2", BATCH),

@@ -1,16 +1,19 @@
 /* Run directories: logs-<name>/hparams-<name>.cfg saved on the first run and used by later
- * runs of the same name, and deletion of a run (vdvae reset). */
+ * runs of the same name, the one-writer lock logs-<name>/.lock, and deletion (vdvae reset). */
 #define _GNU_SOURCE
 #include "vdvae/run.h"
 
 #include "core/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 vd_status vd_run_name_check(const char *name, vd_err *err) {
@@ -107,4 +110,88 @@ vd_status vd_rundir_read(vd_rundir *rd, const char *base_dir, const char *name,
                          base_dir ? base_dir : ".", rd->hparams_path);
     rd->resumed = true;
     return vd_hparams_load(hp, rd->hparams_path, overrides, n_overrides, err);
+}
+
+/* ---- the writer lock ---------------------------------------------------------------------- */
+
+/* The pid the holder wrote, or 0 when it cannot be read. The holder writes it just after
+ * flock succeeds, so an empty file is retried for a moment; "<pid>\n" is complete. */
+static long holder_pid(int fd) {
+    for (int i = 0; i < 50; i++) {
+        char buf[32];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            buf[n] = 0;
+            char *end;
+            long pid = strtol(buf, &end, 10);
+            if (pid > 0 && *end == '\n') return pid;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    }
+    return 0;
+}
+
+static vd_status lock_busy(const vd_rundir *rd, const char *path, int fd, vd_err *err) {
+    long pid = holder_pid(fd);
+    const char *leaf = strrchr(rd->logs_dir, '/');
+    const char *name = leaf ? leaf + 1 : rd->logs_dir;
+    if (!strncmp(name, "logs-", 5)) name += 5;
+    char who[48] = "another process";
+    if (pid > 0) snprintf(who, sizeof who, "process %ld", pid);
+    return vd_errorf(err, VD_ERR_INVALID,
+                     "run '%s' is being trained by %s (%s); one writer per run: wait for it, or "
+                     "stop it (SIGINT or SIGTERM finish the step and write a checkpoint). eval and "
+                     "synth can read the run meanwhile", name, who, path);
+}
+
+/* Our pid, written over the old one first and cut to length after, so that a reader never
+ * sees an empty file once one pid was there. */
+static vd_status write_pid(int fd, const char *path, vd_err *err) {
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0)
+        return vd_errorf(err, VD_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return VD_OK;
+}
+
+vd_status vd_rundir_lock(const vd_rundir *rd, vd_run_lock *lock, vd_err *err) {
+    char path[VD_PATH_MAX + 8];
+    lock->fd = -1;
+    snprintf(path, sizeof path, "%s/.lock", rd->logs_dir);
+    /* vdvae reset may delete the file between our open and our flock; a lock on a deleted
+     * file locks nothing, so lock whatever file the path names afterwards, a few times. */
+    for (int tries = 0; tries < 8; tries++) {
+        vd_status st = vd_mkdirs(rd->logs_dir, err);
+        if (st) return st;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return vd_errorf(err, VD_ERR_IO, "cannot open the run lock %s: %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            st = e == EWOULDBLOCK ? lock_busy(rd, path, fd, err)
+                                  : vd_errorf(err, VD_ERR_IO, "cannot lock %s: %s", path, strerror(e));
+            close(fd);
+            return st;
+        }
+        struct stat locked, named;
+        if (fstat(fd, &locked) == 0 && stat(path, &named) == 0 && locked.st_dev == named.st_dev &&
+            locked.st_ino == named.st_ino) {
+            if ((st = write_pid(fd, path, err))) {
+                close(fd);
+                return st;
+            }
+            lock->fd = fd;
+            return VD_OK;
+        }
+        close(fd);
+    }
+    return vd_errorf(err, VD_ERR_IO, "cannot lock %s: it keeps being deleted or replaced", path);
+}
+
+void vd_rundir_unlock(vd_run_lock *lock) {
+    if (lock->fd < 0) return;
+    /* The file stays: deleting it would let a process that opened it just before lock a file
+     * that no longer names the run. */
+    flock(lock->fd, LOCK_UN);
+    close(lock->fd);
+    lock->fd = -1;
 }

@@ -51,7 +51,9 @@ vd_status vd_trainer_step(vd_trainer *tr, vd_err *err) {
     tr->lr = vd_lr_schedule(hp, updates);
     if (gc.skip) {
         tr->skips++;
+        tr->skip_streak++;
     } else {
+        tr->skip_streak = 0;
         vd_optim_apply(tr->ses.be, &tr->ses.arch, hp, tr->ses.net.params, tr->ses.net.grads, tr->m, tr->u, updates + 1, tr->lr);
         vd_ema_apply(tr->ses.be, hp->train.ema_decay, tr->ses.net.params, tr->ema, tr->ses.arch.total_floats);
     }

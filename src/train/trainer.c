@@ -1,6 +1,6 @@
 /* vd_train_run: set up the model, data and logs of a run, resume it from its newest
- * complete checkpoint, and step until the end, a limit or a signal; a checkpoint is written
- * at every evaluation interval and always at the end. */
+ * complete checkpoint, and step until the end, a limit, a signal or a streak of skipped
+ * updates; a checkpoint is written at every evaluation interval and at the end. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +158,65 @@ static bool limit_reached(const vd_trainer *tr) {
     return o->max_seconds > 0 && vd_now_seconds() - tr->t_start >= o->max_seconds;
 }
 
+/* Skipped updates in a row (docs/model.md section 5.4, ours): when every update is skipped the
+ * run no longer trains (openai/vdvae#25) and only burns time. From train.skip_warning_after on
+ * the weights have not moved since the streak began, so checkpoints are held back: they would
+ * only rotate the good ones out. */
+static bool checkpoints_held(const vd_trainer *tr) {
+    int64_t w = tr->hp->train.skip_warning_after;
+    return w > 0 && tr->skip_streak >= w;
+}
+
+/* The warning, once per streak, and the stop: an error (exit 1) that writes nothing, so the
+ * newest checkpoint stays the last one from before the streak. */
+static vd_status check_skip_streak(vd_trainer *tr, vd_err *err) {
+    const vd_hp_train *t = &tr->hp->train;
+    double thr = tr->hp->optimizer.gradient_skip_threshold;
+    vd_status st = VD_OK;
+    if (t->skip_warning_after > 0 && tr->skip_streak == t->skip_warning_after) {
+        if (tr->tty && !tr->opts->quiet) printf("\n"), fflush(stdout); /* end the live line */
+        char stop[128] = "";
+        if (t->skip_stop_after > 0)
+            snprintf(stop, sizeof stop, "; the run stops at %lld in a row (train.skip_stop_after)",
+                     (long long)t->skip_stop_after);
+        fprintf(stderr,
+                "warning: step %lld: %lld updates in a row skipped (train.skip_warning_after = %lld; "
+                "gradient norm %g, optimizer.gradient_skip_threshold = %g); no checkpoint is written "
+                "until an update is applied%s\n",
+                (long long)tr->step, (long long)tr->skip_streak, (long long)t->skip_warning_after,
+                tr->grad_norm, thr, stop);
+        const char *names[] = {"skip_streak", "grad_norm", "gradient_skip_threshold"};
+        double vals[] = {(double)tr->skip_streak, tr->grad_norm, thr};
+        st = vd_metrics_write(tr->metrics, tr->step, "skip_warning", names, vals, 3, err);
+        if (!st) st = vd_tb_scalar(tr->tb_train, "Mean_Max_Updates/skip_streak_warning", tr->step,
+                                   (float)tr->skip_streak, err);
+    }
+    if (st || t->skip_stop_after <= 0 || tr->skip_streak < t->skip_stop_after) return st;
+    const char *names[] = {"skip_streak", "grad_norm", "gradient_skip_threshold"};
+    double vals[] = {(double)tr->skip_streak, tr->grad_norm, thr};
+    vd_metrics_write(tr->metrics, tr->step, "skip_stop", names, vals, 3, NULL); /* best effort */
+    char path[VD_PATH_MAX + 64], newest[VD_PATH_MAX + 160] = "there is no checkpoint of this run";
+    bool found = false;
+    if (!vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, NULL) && found)
+        snprintf(newest, sizeof newest, "the newest checkpoint, %s, is from before the streak", path);
+    return vd_errorf(err, VD_ERR_INTERNAL,
+                     "stopped at step %lld: %lld updates in a row skipped (train.skip_stop_after = "
+                     "%lld; gradient norm %g >= optimizer.gradient_skip_threshold = %g): the run no "
+                     "longer trains. Nothing of this state was saved: %s. Resume with a lower "
+                     "learning rate or another threshold (--set), or 'vdvae reset' the run",
+                     (long long)tr->step, (long long)tr->skip_streak, (long long)t->skip_stop_after,
+                     tr->grad_norm, thr, newest);
+}
+
+/* A checkpoint, unless a skip streak holds them back (then said once per held checkpoint). */
+static vd_status save_unless_held(vd_trainer *tr, vd_err *err) {
+    if (!checkpoints_held(tr)) return vd_trainer_save(tr, err);
+    if (!tr->opts->quiet)
+        printf("not saving step %lld: %lld updates in a row skipped; the newest checkpoint stays the "
+               "one from before\n", (long long)tr->step, (long long)tr->skip_streak);
+    return VD_OK;
+}
+
 static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
     const vd_hparams *hp = tr->hp;
     int64_t every = hp->train.checkpoint_and_eval_interval_in_steps;
@@ -171,17 +230,18 @@ static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
         st = vd_trainer_step(tr, err);
         if (st) break;
         vd_trainer_progress(tr, false);
+        if ((st = check_skip_streak(tr, err))) break;
         if (tr->step % hp->train.logging_interval_in_steps == 0) st = vd_trainer_log_train(tr, err);
         if (!st && tr->step % every == 0) {
             vd_trainer_progress(tr, true);
             st = log_weights(tr, err);
             if (!st) st = vd_trainer_eval(tr, err);
-            if (!st) st = vd_trainer_save(tr, err);
+            if (!st) st = save_unless_held(tr, err);
             if (!st) st = vd_tb_flush(tr->tb_train, err);
         }
     }
     if (st) return st;
-    if (tr->step % every != 0) st = vd_trainer_save(tr, err); /* the last step, unless just saved */
+    if (tr->step % every != 0) st = save_unless_held(tr, err); /* the last step, unless just saved */
     if (!st) st = vd_tb_flush(tr->tb_train, err);
     if (!st && !tr->opts->quiet) {
         vd_trainer_progress(tr, true);

@@ -24,6 +24,7 @@ typedef struct vd_trainer {
     vd_metrics *metrics;
     int64_t step;                /* global step: updates attempted (applied + skipped) */
     int64_t skips;
+    int64_t skip_streak;         /* skipped updates in a row up to this step (not checkpointed) */
     double grad_norm, lr;
     bool skipped;
     bool tty;
