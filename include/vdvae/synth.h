@@ -25,17 +25,20 @@ typedef struct vd_eval_opts {
     bool no_ema;                   /* the plain weights instead of the EMA weights */
     const char *samples_png;       /* where a grid of prior samples goes (NULL: none) */
     bool quiet;                    /* no summary on stdout */
+    bool drop_last;                /* whole batches only, as the reference's loader (drop_last=True);
+                                      false: every image, the last batch partial */
 } vd_eval_opts;
 
 typedef struct vd_eval_result {
     double nelbo, recon, kl, ssim; /* bits/dim (nats per image for binarized MNIST); SSIM */
-    int images;
+    int images;                    /* images evaluated: the whole split unless drop_last */
     int64_t step;                  /* of the checkpoint evaluated */
 } vd_eval_result;
 
 /* NELBO of the newest checkpoint of run rd (hp: its saved config) on a whole split, with the
  * model built for train.batch_size, plus a grid of prior samples (the first
- * temperature_settings entry) written to o->samples_png. */
+ * temperature_settings entry) written to o->samples_png. Averages are over images (a
+ * partial last batch weighs its images, src/run/session.h vd_eval_sums). */
 vd_status vd_eval_run(const vd_hparams *hp, const vd_rundir *rd, const vd_eval_opts *o,
                       vd_eval_result *out, vd_err *err);
 
@@ -47,7 +50,8 @@ vd_status vd_eval_run(const vd_hparams *hp, const vd_rundir *rd, const vd_eval_o
  *   setting, as the reference), and setup-<k>-grid.png (at most 256 images).
  * - reconstruction: image-<i>.png (MoL samples), target-<i>.png when
  *   save_target_in_reconstruction, grid.png (the first batch's targets above their
- *   reconstructions) and summary.json (NELBO, its parts and SSIM).
+ *   reconstructions) and summary.json (NELBO, its parts and SSIM, and how many images: every
+ *   test image, or whole batches only with o->drop_last).
  * - div_stats: div_stats.npy, float32 [n_td, V_max]: row i holds the average KL of each
  *   variate of latent group i (top-down order) in bits, averaged over H, W and images of the
  *   first round(N * div_stats_subset_ratio) training images (the reference's subset; whole
@@ -70,13 +74,15 @@ typedef struct vd_synth_opts {
     int64_t limit;              /* encoding: only the first limit training images (<= 0: all) */
     const char *dump_logits;    /* encoding, decoding: also write the output layer of every
                                    image as float32 .npy [N, R, R, out_ch] (tests) */
+    bool drop_last;             /* reconstruction: whole batches only, as the reference's loader
+                                   (drop_last=True); false: every test image */
 } vd_synth_opts;
 
 typedef struct vd_synth_result {
     int64_t step;               /* of the checkpoint used */
     int images;                 /* images generated or reconstructed, or used by div_stats */
     double nelbo, recon, kl, ssim; /* reconstruction: bits/dim (nats per image for binarized
-                                      MNIST), averaged over batches; SSIM over images */
+                                      MNIST) and SSIM, averaged over images */
     char out_dir[VD_PATH_MAX];
 } vd_synth_result;
 

@@ -14,12 +14,13 @@
 static void eval_help(void) {
     printf("usage: vdvae eval CFG [--split test|val] [--no-ema] [--dir DIR] [--samples PNG]\n"
            "                     [--json PATH] [--set section.key=value]... [--threads T]\n"
-           "                     [--backend NAME] [--quiet]\n\n"
+           "                     [--backend NAME] [--drop-last] [--quiet]\n\n"
            "Evaluate the run CFG names (its saved config logs-<name>/hparams-<name>.cfg and its\n"
            "newest complete checkpoint) on the whole test split: NELBO (bits/dim; nats per image\n"
-           "for binarized MNIST), its reconstruction and KL parts, SSIM. Writes a JSON summary\n"
-           "(default logs-<name>/eval-<split>.json) and a grid of prior samples at temperature 1\n"
-           "(default logs-<name>/samples-<split>.png).\n\n"
+           "for binarized MNIST), its reconstruction and KL parts, SSIM, averaged over every\n"
+           "image (the last batch may be partial). Writes a JSON summary with the number of\n"
+           "images (default logs-<name>/eval-<split>.json) and a grid of prior samples at\n"
+           "temperature 1 (default logs-<name>/samples-<split>.png).\n\n"
            "  --split S       test (default) or val\n"
            "  --no-ema        the plain weights instead of the EMA weights\n"
            "  --dir DIR       where the run lives (default .)\n"
@@ -29,19 +30,23 @@ static void eval_help(void) {
            "                  the run's saved config for this evaluation\n"
            "  --threads T     OpenMP threads (default: all)\n"
            "  --backend NAME  %s (default cpu)\n"
+           "  --drop-last     whole batches of train.batch_size only, leaving out the last\n"
+           "                  partial one, as the reference's loader (to compare with it)\n"
            "  -q, --quiet     no summary on stdout\n"
            "  -h, --help      this help\n", vd_backend_names());
 }
 
-static int write_json(const char *path, const char *split, const char *cfg, bool no_ema, const vd_eval_result *r) {
+static int write_json(const char *path, const char *split, const char *cfg, const vd_eval_opts *o,
+                      const vd_eval_result *r) {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "vdvae eval: cannot write %s\n", path);
         return 2;
     }
     fprintf(f, "{\"config\": \"%s\", \"split\": \"%s\", \"weights\": \"%s\", \"step\": %lld, \"images\": %d, "
-               "\"nelbo\": %.8g, \"reconstruction\": %.8g, \"kl\": %.8g, \"ssim\": %.8g}\n",
-            cfg, split, no_ema ? "plain" : "ema", (long long)r->step, r->images, r->nelbo, r->recon, r->kl, r->ssim);
+               "\"drop_last\": %s, \"nelbo\": %.8g, \"reconstruction\": %.8g, \"kl\": %.8g, \"ssim\": %.8g}\n",
+            cfg, split, o->no_ema ? "plain" : "ema", (long long)r->step, r->images, o->drop_last ? "true" : "false",
+            r->nelbo, r->recon, r->kl, r->ssim);
     return fclose(f) == 0 ? 0 : 2;
 }
 
@@ -70,7 +75,7 @@ static int run_eval(const char *cfg, eval_args *a) {
         a->o.samples_png = a->samples ? a->samples : samples;
         const char *js = a->json ? a->json : json;
         if (vd_eval_run(hp, &rd, &a->o, &r, &err)) rc = vd_cli_fail("eval", &err);
-        else if (!(rc = write_json(js, a->split, rd.hparams_path, a->o.no_ema, &r)) && !a->o.quiet)
+        else if (!(rc = write_json(js, a->split, rd.hparams_path, &a->o, &r)) && !a->o.quiet)
             printf("wrote %s and %s\n", js, a->o.samples_png);
     }
     free(hp);
@@ -83,7 +88,7 @@ int vd_cmd_eval(int argc, char **argv) {
         {"samples", required_argument, 0, 'p'}, {"json", required_argument, 0, 'j'},
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
         {"set", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"drop-last", no_argument, 0, 'L'}, {0, 0, 0, 0}};
     eval_args a = {.split = "test", .dir = ".", .o = {.backend = "cpu"}};
     int c;
     optind = 1;
@@ -102,6 +107,7 @@ int vd_cmd_eval(int argc, char **argv) {
             a.o.threads = (int)v;
         }
         else if (c == 'k') a.o.backend = optarg;
+        else if (c == 'L') a.o.drop_last = true;
         else if (c == 'q') a.o.quiet = true;
         else if (c == 'h') return eval_help(), 0;
         else return vd_cli_usage_error("eval", "bad option");

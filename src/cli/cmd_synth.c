@@ -15,13 +15,15 @@ static void synth_help(void) {
     printf("usage: vdvae synth CFG [--mode reconstruction|generation|div_stats|encoding|decoding]\n"
            "                      [--checkpoint PATH] [--ema|--no-ema] [--set section.key=value]...\n"
            "                      [--dir DIR] [--out DIR] [--div-stats NPY] [--threads T]\n"
-           "                      [--backend NAME] [--input NPZ] [--limit N] [--quiet]\n\n"
+           "                      [--backend NAME] [--input NPZ] [--limit N] [--drop-last]\n"
+           "                      [--quiet]\n\n"
            "Inference on the run CFG names, with the [synthesis] settings of its saved config\n"
            "logs-<name>/hparams-<name>.cfg and its newest complete checkpoint:\n"
            "  generation       temperature_settings x n_generation_batches batches from the prior:\n"
            "                   setup-<k>-image-<i>.png and setup-<k>-grid.png\n"
-           "  reconstruction   the test split: NELBO, its parts and SSIM (summary.json), image-<i>.png\n"
-           "                   (target-<i>.png with save_target_in_reconstruction), grid.png;\n"
+           "  reconstruction   every test image: NELBO, its parts and SSIM (summary.json, with the\n"
+           "                   number of images), image-<i>.png (target-<i>.png with\n"
+           "                   save_target_in_reconstruction), grid.png;\n"
            "                   mask_reconstruction replaces low-KL variates by prior samples\n"
            "  div_stats        average KL per variate (bits) over div_stats_subset_ratio of the\n"
            "                   training set: div_stats.npy, float32 [n_td, V], NaN past a group's V\n"
@@ -40,6 +42,8 @@ static void synth_help(void) {
            "  --input NPZ        decoding: the encodings file (default\n"
            "                     logs-<name>/synthesis-encoding/encodings.npz)\n"
            "  --limit N          encoding: only the first N training images\n"
+           "  --drop-last        reconstruction: whole batches of synthesis.batch_size only, as the\n"
+           "                     reference's loader (to compare with it)\n"
            "  --threads T        CPU threads\n"
            "  -q, --quiet        no progress or summary\n"
            "  -h, --help         this help\n");
@@ -86,7 +90,7 @@ int vd_cmd_synth(int argc, char **argv) {
         {"div-stats", required_argument, 0, 'D'}, {"threads", required_argument, 0, 't'},
         {"backend", required_argument, 0, 'k'}, {"input", required_argument, 0, 'I'},
         {"limit", required_argument, 0, 'L'}, {"dump-logits", required_argument, 0, 'G'}, /* tests: not in help */ {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"drop-last", no_argument, 0, 'B'}, {0, 0, 0, 0}};
     synth_args a = {.dir = ".", .ema = -1, .o = {.backend = "cpu"}};
     static char mode_set[64];
     int c;
@@ -104,6 +108,7 @@ int vd_cmd_synth(int argc, char **argv) {
         else if (c == 'k') a.o.backend = optarg;
         else if (c == 'I') a.o.input = optarg;
         else if (c == 'G') a.o.dump_logits = optarg;
+        else if (c == 'B') a.o.drop_last = true;
         else if (c == 'L') {
             char *end;
             a.o.limit = strtoll(optarg, &end, 10);

@@ -65,7 +65,8 @@ typedef struct vd_net_grads {
 typedef struct vd_net {
     const vd_arch *arch;
     vd_backend *be;
-    int batch;
+    int batch;                   /* the images a pass runs on now: every tensor's n */
+    int max_batch;               /* the batch the arena is planned for (vd_net_set_batch) */
     bool dataset_binarized;      /* Bernoulli output instead of DMoL */
     vd_dmol dmol;
     vd_dist_base dist_base;      /* of the latents */
@@ -107,6 +108,12 @@ void vd_net_opts_from_hparams(vd_net_opts *o, const vd_hparams *hp, int batch);
 vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const vd_net_opts *o,
                         vd_err *err);
 void vd_net_free(vd_net *net);
+
+/* Run the following passes on the first n images (1 <= n <= max_batch; max_batch: back to the
+ * full batch): every planned tensor keeps its memory and takes n, so a batch of n is a prefix
+ * of the full one (NHWC, batch outermost) and the loss sums count those n images only. For a
+ * partial last batch of an evaluation, where padding would count in the sums. */
+vd_status vd_net_set_batch(vd_net *net, int n, vd_err *err);
 
 /* Forward on net->input (uploaded by the caller into input.data): posterior samples use noise[i] for latent
  * group i. Leaves the output NLL and per-group KL sums in net->sums. */

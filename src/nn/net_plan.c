@@ -1,7 +1,9 @@
 /* Memory plan of the network: one arena holding every activation the backward pass needs,
  * laid out once for the batch size, plus the gradient and scratch temporaries. Every
  * buffer is handed out as a tensor with its shape, so the passes never rebuild views. The
- * same walk runs twice: first to measure (base NULL), then to hand out tensors. */
+ * same walk runs twice: first to measure (base NULL), then to hand out tensors; and again
+ * whenever the batch a pass runs on changes (vd_net_set_batch): the layout stays that of
+ * the full batch, only the tensors' n changes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,8 @@ typedef struct arena {
 typedef struct plan {
     arena *keep, *work;
     bool checkpoint;
-    int batch;
+    int batch; /* images the arena holds per tensor (max_batch): the layout */
+    int n;     /* images the tensors hold now (<= batch): their shape */
 } plan;
 
 /* 16-float (64-byte) alignment keeps every tensor on its own cache lines. */
@@ -35,16 +38,17 @@ static vd_tensor image(float *p, int batch, int res, int c) {
     return vd_tensor_make(p, batch, res, res, c);
 }
 
-static vd_tensor tensor(arena *ar, int batch, int res, int c) {
-    return image(take(ar, (int64_t)batch * res * res * c), batch, res, c);
+/* Room for `batch` images, shaped as the first n of them. */
+static vd_tensor tensor(arena *ar, int batch, int n, int res, int c) {
+    return image(take(ar, (int64_t)batch * res * res * c), n, res, c);
 }
 
 static vd_tensor keep(plan *pl, int res, int c) {
-    return tensor(pl->keep, pl->batch, res, c);
+    return tensor(pl->keep, pl->batch, pl->n, res, c);
 }
 
 static vd_tensor work(plan *pl, int res, int c) {
-    return tensor(pl->work, pl->batch, res, c);
+    return tensor(pl->work, pl->batch, pl->n, res, c);
 }
 
 static void plan_cell(const vd_arch *a, plan *pl, const vd_cell *cell, vd_net_cell *nc, vd_tensor in,
@@ -106,7 +110,7 @@ static int64_t largest_cat(const vd_arch *a);
 static void plan_blocks(vd_net *net, plan *pl) {
     const vd_arch *a = net->arch;
     net->input = keep(pl, a->image_res, a->image_ch);
-    net->cat = take(pl->keep, largest_cat(a) * net->batch);
+    net->cat = take(pl->keep, largest_cat(a) * pl->batch);
     vd_tensor x = net->input; /* the stream */
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
@@ -184,7 +188,7 @@ static void plan_forward_temporaries(vd_net *net, float *unpool_act, float *z_pr
  * top-down blocks and the skips. */
 static void plan_temporaries(vd_net *net, arena *ar) {
     const vd_arch *a = net->arch;
-    int64_t s = largest_activation(a) * net->batch, B = net->batch;
+    int64_t s = largest_activation(a) * net->max_batch, B = net->max_batch;
     latent_sizes l = largest_latent_tensors(a);
     float *scratch[4];
     for (int i = 0; i < 4; i++) scratch[i] = take(ar, s);
@@ -208,10 +212,25 @@ static void plan_temporaries(vd_net *net, arena *ar) {
     d->z = take(ar, l.v * B);
     for (int i = 0; i < a->n_blocks; i++) {
         const vd_block *b = &a->blocks[i];
-        if (b->kind == VD_BLOCK_UP_SKIP) d->skips[b->skip] = tensor(ar, net->batch, b->res_in, b->skip_ch);
+        if (b->kind == VD_BLOCK_UP_SKIP) d->skips[b->skip] = tensor(ar, net->max_batch, net->batch, b->res_in, b->skip_ch);
     }
     net->sums = take(ar, 1 + a->n_td);
     plan_forward_temporaries(net, scratch[1], scratch[2]);
+}
+
+/* The walk over the arenas k (kept) and w (the work region, with checkpointing): laid out for
+ * max_batch images, shaped for net->batch. */
+static void plan_walk(vd_net *net, arena *k, arena *w) {
+    plan pl = {.keep = k, .work = net->checkpoint ? w : k, .checkpoint = net->checkpoint, .batch = net->max_batch,
+               .n = net->batch};
+    plan_blocks(net, &pl);
+    plan_temporaries(net, k);
+}
+
+/* Every tensor of the plan into the allocated arena (the same addresses at any batch). */
+static void hand_out(vd_net *net) {
+    arena k = {.base = net->arena}, w = {.base = net->arena + (net->arena_floats - net->work_floats)};
+    plan_walk(net, &k, &w);
 }
 
 static vd_status alloc_tables(vd_net *net, vd_err *err) {
@@ -264,7 +283,7 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
     memset(net, 0, sizeof *net);
     net->arch = arch;
     net->be = be;
-    net->batch = o->batch;
+    net->batch = net->max_batch = o->batch;
     net->dataset_binarized = o->dataset_binarized;
     net->dmol = (vd_dmol){.n_mix = o->n_mix, .channels = o->channels, .num_bits = o->num_bits,
                           .base = o->output_base, .beta = o->output_beta,
@@ -277,9 +296,7 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
     vd_status st = alloc_tables(net, err);
     if (st) return vd_net_free(net), st;
     arena k = {0}, w = {0};
-    plan pl = {.keep = &k, .work = o->checkpoint ? &w : &k, .checkpoint = o->checkpoint, .batch = o->batch};
-    plan_blocks(net, &pl);
-    plan_temporaries(net, &k);
+    plan_walk(net, &k, &w);
     int64_t kept = k.used;
     net->work_floats = w.peak;
     net->arena_floats = kept + w.peak;
@@ -293,10 +310,18 @@ vd_status vd_net_create(vd_net *net, const vd_arch *arch, vd_backend *be, const 
         return vd_errorf(err, VD_ERR_NOMEM, "model: cannot allocate %.1f MB of activations and %.1f MB of parameters",
                          act_mb, 2.0 * (double)pbytes / 1e6);
     }
-    k = (arena){.base = net->arena};
-    w = (arena){.base = net->arena + kept};
-    plan_blocks(net, &pl);
-    plan_temporaries(net, &k);
+    hand_out(net);
+    return VD_OK;
+}
+
+vd_status vd_net_set_batch(vd_net *net, int n, vd_err *err) {
+    if (n < 1 || n > net->max_batch)
+        return vd_errorf(err, VD_ERR_INVALID, "model: cannot run a batch of %d images: built for 1 to %d", n,
+                         net->max_batch);
+    if (n == net->batch) return VD_OK;
+    net->batch = n;
+    hand_out(net);
+    vd_net_cat_forget(net); /* net->cat's skip half was shaped for the previous batch */
     return VD_OK;
 }
 

@@ -22,11 +22,12 @@ static void sample_outputs(vd_session *s, int64_t b) {
     vd_net_sample_output(&s->net, 1.f, &out, s->samples);
 }
 
-/* SSIM of the batch's MoL samples against its inputs, both mapped to 0..255. */
+/* SSIM of the batch's MoL samples against its inputs, both mapped to 0..255, summed over
+ * its net.batch images. */
 static double batch_ssim(vd_session *s, int64_t b) {
     if (s->net.dataset_binarized) return 0.0; /* the reference reports 0 there */
     const vd_arch *a = &s->arch;
-    int64_t n = s->img_floats;
+    int64_t n = (int64_t)s->net.batch * a->image_res * a->image_res * a->image_ch;
     sample_outputs(s, b);
     float *x = s->host, *y = s->host + n;
     s->be->i->download(s->be, y, s->samples, (size_t)n * sizeof *y);
@@ -38,21 +39,25 @@ static double batch_ssim(vd_session *s, int64_t b) {
 static vd_status eval_batch(vd_session *s, vd_loader *loader, int64_t b, int64_t step, vd_eval_sums *e,
                             vd_err *err) {
     const vd_arch *a = &s->arch;
-    vd_status st = vd_loader_next(loader, s->batch, NULL, err);
+    int count = 0;
+    vd_status st = vd_loader_next_count(loader, s->batch, NULL, &count, err);
+    /* a partial last batch runs on its images alone: padding rows would count in the sums */
+    if (!st) st = vd_net_set_batch(&s->net, count, err);
     if (st) return st;
     vd_session_upload_batch(s);
     eval_noise(s, b);
     vd_net_forward(&s->net, s->noise);
     s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     if ((st = vd_backend_check(s->be, err))) return st;
-    vd_loss_compute(&s->loss, s->hp, a, s->net.batch, step, s->sums);
-    e->recon += s->loss.recon_report;
-    e->kl += s->loss.kl_report;
-    e->nelbo += s->loss.nelbo;
-    for (int i = 0; i < a->n_td; i++) e->kl_blocks[i] += s->loss.kl[i];
+    vd_loss_compute(&s->loss, s->hp, a, count, step, s->sums);
+    double w = (double)count / s->net.max_batch; /* 1 for a whole batch: its sums as before */
+    e->recon += w * s->loss.recon_report;
+    e->kl += w * s->loss.kl_report;
+    e->nelbo += w * s->loss.nelbo;
+    for (int i = 0; i < a->n_td; i++) e->kl_blocks[i] += w * s->loss.kl[i];
     e->ssim += batch_ssim(s, b);
-    e->batches++;
-    e->images += s->net.batch;
+    e->batches += w;
+    e->images += count;
     return vd_backend_check(s->be, err);
 }
 
@@ -64,7 +69,8 @@ vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batche
     if (n_batches > per_epoch) n_batches = per_epoch;
     vd_status st = vd_loader_seek(loader, (vd_loader_pos){0, 0}, err);
     for (int64_t b = 0; b < n_batches && !st; b++) st = eval_batch(s, loader, b, step, sums, err);
-    return st;
+    vd_status back = vd_net_set_batch(&s->net, s->net.max_batch, NULL); /* cannot fail: in range */
+    return st ? st : back;
 }
 
 void vd_session_reconstructions(vd_session *s, int n, float *out) {

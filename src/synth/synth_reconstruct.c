@@ -1,7 +1,7 @@
-/* Reconstruction: the whole test split through encoder and decoder, as vdvae eval does, with
- * NELBO, its parts and SSIM of MoL samples against the inputs, every sample (and target) as
- * a PNG and a summary JSON; optionally with the variates that div_stats ranks low replaced by
- * prior samples. */
+/* Reconstruction: the whole test split through encoder and decoder, as vdvae eval does (every
+ * image, or whole batches only with drop_last), with NELBO, its parts and SSIM of MoL samples
+ * against the inputs, every sample (and target) as a PNG and a summary JSON; optionally with
+ * the variates that div_stats ranks low replaced by prior samples. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,9 +14,12 @@
 #include "vdvae/data.h"
 #include "vdvae/rng.h"
 
+/* Sums as vd_eval_sums (src/run/session.h): a batch of k images weighs k/B, so the averages
+ * (sum / batches) are over images. */
 typedef struct recon_sums {
     double recon, kl, nelbo, ssim;
-    int64_t batches, images;
+    double batches;            /* images / B */
+    int64_t images;
     int kept;                  /* variates kept by the mask, -1 when unmasked */
 } recon_sums;
 
@@ -39,10 +42,11 @@ static const float *target_image(vd_synth *s, const float *x, float *buf) {
     return buf;
 }
 
+/* Summed over the net.batch images of the batch. */
 static double batch_ssim(vd_synth *s) {
     if (s->ses.net.dataset_binarized) return 0.0; /* the reference reports 0 there */
     const vd_arch *a = &s->ses.arch;
-    int64_t n = s->ses.img_floats;
+    int64_t n = (int64_t)s->ses.net.batch * a->image_res * a->image_res * a->image_ch;
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     double v = 0;
     if (x && y) {
@@ -88,7 +92,11 @@ static vd_status write_grid(vd_synth *s, vd_err *err) {
 
 static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **masks, recon_sums *sum, vd_err *err) {
     const vd_arch *a = &s->ses.arch;
-    vd_status st = vd_loader_next(ld, s->ses.batch, NULL, err);
+    int count = 0;
+    vd_status st = vd_loader_next_count(ld, s->ses.batch, NULL, &count, err);
+    /* a partial last batch runs on its images alone: padding rows would count in the sums
+     * and be written as images; images and noise are those of the same rows of a full batch */
+    if (!st) st = vd_net_set_batch(&s->ses.net, count, err);
     if (st) return st;
     vd_session_upload_batch(&s->ses);
     recon_noise(s, j, masks != NULL);
@@ -100,15 +108,16 @@ static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **mask
     s->ses.be->i->download(s->ses.be, s->ses.sums, s->ses.net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, out_floats * sizeof(float));
     if ((st = vd_backend_check(s->ses.be, err))) return st;
-    vd_loss_compute(&s->ses.loss, s->hp, a, s->ses.net.batch, s->step, s->ses.sums);
-    sum->recon += s->ses.loss.recon_report;
-    sum->kl += s->ses.loss.kl_report;
-    sum->nelbo += s->ses.loss.nelbo;
+    vd_loss_compute(&s->ses.loss, s->hp, a, count, s->step, s->ses.sums);
+    double w = (double)count / s->ses.net.max_batch; /* 1 for a whole batch */
+    sum->recon += w * s->ses.loss.recon_report;
+    sum->kl += w * s->ses.loss.kl_report;
+    sum->nelbo += w * s->ses.loss.nelbo;
     sum->ssim += batch_ssim(s);
     st = write_images(s, sum->images, err);
     if (!st && j == 0) st = write_grid(s, err);
-    sum->batches++;
-    sum->images += s->ses.net.batch;
+    sum->batches += w;
+    sum->images += count;
     return st;
 }
 
@@ -119,10 +128,12 @@ static vd_status write_summary(vd_synth *s, const recon_sums *sum, const vd_synt
     vd_status st = vd_atomic_begin(&af, path, err);
     if (st) return st;
     fprintf(af.f, "{\"mode\": \"reconstruction\", \"config\": \"%s\", \"step\": %lld, \"weights\": \"%s\", "
-               "\"images\": %d, \"unit\": \"%s\", \"nelbo\": %.8g, \"reconstruction\": %.8g, \"kl\": %.8g, "
-               "\"ssim\": %.8g, \"mask_reconstruction\": %s, \"variate_masks_quantile\": %.8g, \"variates_kept\": %d}\n",
+               "\"images\": %d, \"drop_last\": %s, \"unit\": \"%s\", \"nelbo\": %.8g, \"reconstruction\": %.8g, "
+               "\"kl\": %.8g, \"ssim\": %.8g, \"mask_reconstruction\": %s, \"variate_masks_quantile\": %.8g, "
+               "\"variates_kept\": %d}\n",
             s->rd->hparams_path, (long long)s->step, s->o->no_ema ? "plain" : "ema", r->images,
-            s->ses.net.dataset_binarized ? "nats/image" : "bits/dim", r->nelbo, r->recon, r->kl, r->ssim,
+            s->o->drop_last ? "true" : "false", s->ses.net.dataset_binarized ? "nats/image" : "bits/dim", r->nelbo,
+            r->recon, r->kl, r->ssim,
             sum->kept >= 0 ? "true" : "false", s->hp->synthesis.variate_masks_quantile, sum->kept);
     return vd_atomic_commit(&af, true, err);
 }
@@ -146,6 +157,7 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
     vd_status st = hp->synthesis.mask_reconstruction ? vd_synth_load_masks(s, &masks, &sum.kept, err) : VD_OK;
     vd_loader_opts lo = vd_loader_opts_for(hp, VD_SPLIT_TEST, s->ses.net.batch);
     lo.shuffle = false; /* the split in order, as vdvae eval */
+    lo.drop_last = s->o->drop_last;
     if (!st) st = vd_dataset_load(hp, VD_SPLIT_TEST, &im, err);
     if (!st) st = vd_loader_create(&ld, &im, &lo, err);
     int64_t n = st ? 0 : vd_loader_batches_per_epoch(ld);
@@ -155,6 +167,8 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
         st = recon_batch(s, ld, j, masks, &sum, err);
         vd_synth_progress(s, "reconstruction", j + 1, n);
     }
+    vd_status back = vd_net_set_batch(&s->ses.net, s->ses.net.max_batch, NULL); /* in range: cannot fail */
+    if (!st) st = back;
     if (!st) {
         r->images = (int)sum.images;
         r->nelbo = sum.nelbo / sum.batches, r->recon = sum.recon / sum.batches, r->kl = sum.kl / sum.batches;
