@@ -89,7 +89,7 @@ int vd_cmd_eval(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"backend", required_argument, 0, 'k'},
         {"set", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"drop-last", no_argument, 0, 'L'}, {0, 0, 0, 0}};
-    eval_args a = {.split = "test", .dir = ".", .o = {.backend = "cpu"}};
+    eval_args a = {.split = "test", .dir = "."};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {

@@ -91,7 +91,7 @@ int vd_cmd_synth(int argc, char **argv) {
         {"backend", required_argument, 0, 'k'}, {"input", required_argument, 0, 'I'},
         {"limit", required_argument, 0, 'L'}, {"dump-logits", required_argument, 0, 'G'}, /* tests: not in help */ {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"drop-last", no_argument, 0, 'B'}, {0, 0, 0, 0}};
-    synth_args a = {.dir = ".", .ema = -1, .o = {.backend = "cpu"}};
+    synth_args a = {.dir = ".", .ema = -1};
     static char mode_set[64];
     int c;
     optind = 1;

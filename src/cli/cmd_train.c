@@ -88,7 +88,7 @@ int vd_cmd_train(int argc, char **argv) {
         {"log-every", required_argument, 0, 'l'}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     vd_cli_sets sets = {0};
-    vd_train_opts o = {.backend = "cpu", .log_every = 50};
+    vd_train_opts o = {.log_every = 50}; /* backend NULL: vd_backend_default() */
     const char *dir = ".";
     double v = 0;
     int c;
