@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Training survives being stopped: N steps in one go and N/2 + stop + resume + N/2 give the
 # same checkpoint byte for byte (parameters, EMA, optimizer moments, step, data position);
-# SIGINT finishes the step, writes a checkpoint and exits 0; SIGKILL loses at most the steps
-# since the last checkpoint. Uses Debian's Fashion-MNIST (dataset-fashion-mnist).
+# SIGINT finishes the step, writes a checkpoint and exits 0; SIGKILL, even inside a checkpoint
+# write, loses at most the steps since the last complete checkpoint. Uses Debian's Fashion-MNIST (dataset-fashion-mnist).
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 need_fashion_mnist
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
+check() { if eval "$2"; then pass=$((pass+1)); echo "ok: $1"; else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 small=(--set train.batch_size=8 --set val.n_samples_for_validation=16 --set train.checkpoint_and_eval_interval_in_steps=6
        --set train.total_train_steps=1000 --threads 2 --quiet)
@@ -36,12 +36,27 @@ c2=$(last "$tmp/c")
 n1=$(basename "$c" | tr -dc 0-9); n2=$(basename "$c2" | tr -dc 0-9)
 check "a run after SIGINT resumes and continues ($n1 -> $n2)" "[ $((10#$n2)) -eq $((10#$n1 + 2)) ]"
 
-# SIGKILL at a random moment: the newest complete checkpoint still loads and training goes on.
-"$cli" train "$cfg" --dir "$tmp/d" "${small[@]}" --set train.checkpoint_and_eval_interval_in_steps=2 &
-pid=$!
-sleep 3; kill -KILL $pid; wait $pid 2>/dev/null
-"$cli" train "$cfg" --dir "$tmp/d" "${small[@]}" --steps 1 >"$tmp/d.out" 2>&1; rc=$?
+# SIGKILL inside a checkpoint write: once the run has a checkpoint, kill the trainer the moment
+# a temporary file of its own appears (a save under way). A kill counts as mid-write when that
+# temporary is still there afterwards; the newest complete checkpoint must load and training
+# must resume from it (not start over).
+ckd="$tmp/d/checkpoints-fashion_mnist"; mid=0; tries=0
+while [ $mid -eq 0 ] && [ $tries -lt 4 ]; do
+  tries=$((tries + 1))
+  "$cli" train "$cfg" --dir "$tmp/d" "${small[@]}" --set train.checkpoint_and_eval_interval_in_steps=2 &
+  pid=$!
+  for _ in $(seq 1200); do [ -n "$(last "$tmp/d")" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 200000); do compgen -G "$ckd/*.tmp.$pid.*" >/dev/null && break; kill -0 $pid 2>/dev/null || break; done
+  kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
+  compgen -G "$ckd/*.tmp.$pid.*" >/dev/null && mid=1
+done
+check "a SIGKILL landed inside a checkpoint write ($tries tries)" "[ $mid -eq 1 ]"
+loud=(); for a in "${small[@]}"; do [ "$a" = --quiet ] || loud+=("$a"); done
+"$cli" train "$cfg" --dir "$tmp/d" "${loud[@]}" --steps 1 >"$tmp/d.out" 2>&1; rc=$?
+from=$(sed -n 's/^resuming from .*(step \([0-9]*\)).*/\1/p' "$tmp/d.out")
 check "after SIGKILL the run resumes (exit $rc)" "[ $rc -eq 0 ]"
+check "from a checkpoint (step '$from'), not from scratch" "[ -n '$from' ] && [ '$from' -ge 2 ]"
+check "and the dead writer's temporary is gone" "! compgen -G '$ckd/*.tmp.*' >/dev/null"
 
 # A truncated newest checkpoint is skipped with a warning; the previous complete one is used.
 cp -r "$tmp/b" "$tmp/t"

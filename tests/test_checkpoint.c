@@ -475,33 +475,57 @@ static int64_t check_after_kill(const char *dir, float *const out[4], int64_t pr
     return s.step;
 }
 
+/* Kill a writer that saves in a loop: even kills wait for a temporary file of its own to exist
+ * and kill at once (a kill inside a write, which the newest complete checkpoint must survive),
+ * odd ones after a random 0-50 ms (a seed from the clock, printed, so a failure can be
+ * replayed with VD_KILL_SEED). Kills whose temporary is still there afterwards landed
+ * mid-write: some must have, or the test proved nothing. */
+static int writer_temps(const char *dir, pid_t writer) {
+    char part[32];
+    snprintf(part, sizeof part, ".tmp.%ld.", (long)writer); /* core/fs.c's temporary names */
+    return count_files(dir, part);
+}
+
+static bool wait_for_temp(const char *dir, pid_t writer) {
+    for (int w = 0; w < 200000; w++) {
+        if (writer_temps(dir, writer) > 0) return true;
+        if (waitpid(writer, NULL, WNOHANG) == writer) return false;
+    }
+    return false;
+}
+
 static void test_kill(float *const b[4], float *const out[4]) {
     const char *dir = tp("kill");
     vd_err err = {0};
     for (int k = 0; k < 4; k++) fill_value(b[k], stamp(0, k));
     CHECK(save(dir, (const float *const *)b, 0, 3, &err) == VD_OK);
-    uint64_t seed = 12345;
+    const char *env = getenv("VD_KILL_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
+    fprintf(stderr, "kill test: seed %" PRIu64 " (VD_KILL_SEED to replay)\n", seed);
     int64_t step = 0, first = 0;
-    int temps_seen = 0, kills = 30;
+    int mid_write = 0, kills = 30;
     for (int i = 0; i < kills; i++) {
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0) writer_loop(dir, step + 1, b);
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        struct timespec ts = {0, (long)((seed >> 33) % 50000) * 1000L}; /* 0 to 50 ms */
-        nanosleep(&ts, NULL);
+        if (i % 2 == 0) {
+            CHECKF(wait_for_temp(dir, pid), "kill %d: the writer made no temporary file", i);
+        } else {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            nanosleep(&(struct timespec){0, (long)((seed >> 33) % 50000) * 1000L}, NULL); /* 0 to 50 ms */
+        }
         /* however slow the disk, the last writer gets one save done before it dies */
         for (int w = 0; i == kills - 1 && w < 4000 && !file_exists(ckpt_name(dir, step + 1)); w++)
             nanosleep(&(struct timespec){0, 5000000L}, NULL);
         kill(pid, SIGKILL);
         int status = 0;
         CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
-        temps_seen += count_files(dir, ".tmp.") > 0;
+        mid_write += writer_temps(dir, pid) > 0; /* its own: not one an earlier writer left */
         step = check_after_kill(dir, out, step);
     }
-    fprintf(stderr, "kill test: %d kills, steps %" PRId64 " -> %" PRId64
-                    ", a temporary file left behind after %d of them\n",
-            kills, first, step, temps_seen);
+    fprintf(stderr, "kill test: %d kills, steps %" PRId64 " -> %" PRId64 ", %d of them inside a write\n", kills,
+            first, step, mid_write);
+    CHECKF(mid_write >= kills / 4, "only %d of %d kills landed inside a write", mid_write, kills);
     CHECK(step > 0);
     /* the next save removes what killed writers left, and prunes to 3 */
     for (int k = 0; k < 4; k++) fill_value(b[k], stamp(step + 1, k));
