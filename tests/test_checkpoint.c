@@ -594,7 +594,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 
 int main(int argc, char **argv) {
     const char *src = getenv("VD_SOURCE_DIR");
-    if (!src) VD_SKIP("VD_SOURCE_DIR is not set (run through ctest)");
+    if (!src) VD_SETUP_FAIL("VD_SOURCE_DIR is not set (run through ctest)");
     const char *mode = argc > 1 ? argv[1] : NULL;
     if (mode && strcmp(mode, "safetensors_py")) return vd_test_bad_mode("test_checkpoint", mode);
     int rc = mode ? vd_test_need_python_modules("numpy safetensors") : 0;

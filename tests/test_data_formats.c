@@ -619,7 +619,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "fashion_mnist")) rc = vd_test_need_fashion_mnist();
     else return vd_test_bad_mode("test_data_formats", mode);
     if (rc) return rc;
-    if (!mkdtemp(tmpdir)) VD_SKIP("cannot make a temporary directory");
+    if (!mkdtemp(tmpdir)) VD_SETUP_FAIL("cannot make a temporary directory");
     if (!mode) {
         test_idx_good();
         test_idx_bad();

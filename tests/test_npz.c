@@ -324,7 +324,7 @@ int main(int argc, char **argv) {
     if (mode && strcmp(mode, "numpy")) return vd_test_bad_mode("test_npz", mode);
     int rc = mode ? vd_test_need_python_module("numpy") : 0;
     if (rc) return rc;
-    if (!mkdtemp(tmpdir)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(tmpdir)) VD_SETUP_FAIL("cannot create a temporary directory");
     python = vd_test_python();
     test_round_trip(); /* also writes the files numpy reads */
     if (mode) {

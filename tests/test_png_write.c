@@ -161,7 +161,7 @@ static void check_to_u8(void) {
 
 int main(void) {
     char tmp[] = "/tmp/vd_png_XXXXXX";
-    if (!mkdtemp(tmp)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(tmp)) VD_SETUP_FAIL("cannot create a temporary directory");
     int shapes[][3] = {{1, 1, 1}, {1, 1, 3}, {5, 17, 1}, {17, 5, 3}, {32, 32, 3}, {9, 4, 4}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check_encode(shapes[i][0], shapes[i][1], shapes[i][2]);

@@ -39,7 +39,7 @@ static int child_try(const vd_rundir *rd, long expect_pid, bool keep) {
 }
 
 int main(void) {
-    if (!mkdtemp(dir)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(dir)) VD_SETUP_FAIL("cannot create a temporary directory");
     vd_rundir rd;
     vd_err err = {0};
     CHECK(vd_rundir_paths(&rd, dir, "r", &err) == VD_OK);

@@ -332,7 +332,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "twin_case")) rc = vd_test_need_python_modules("torch numpy");
     else return vd_test_bad_mode("test_safetensors", mode);
     if (rc) return rc;
-    if (!mkdtemp(dir)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(dir)) VD_SETUP_FAIL("cannot create a temporary directory");
     if (!mode) {
         test_round_trip();
         test_writer_errors();

@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     int rc = mode ? vd_test_need_python_module("numpy") : 0;
     if (rc) return rc;
     with_numpy = mode != NULL;
-    if (!mkdtemp(dir)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(dir)) VD_SETUP_FAIL("cannot create a temporary directory");
     test_npy_round_trip(); /* with numpy: also numpy reads the files */
     if (!mode) {
         test_npy_errors();

@@ -548,7 +548,7 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     with_tensorboard = mode != NULL;
     char tmp[] = "/tmp/vd_tb_XXXXXX";
-    if (!mkdtemp(tmp)) VD_SKIP("cannot create a temporary directory");
+    if (!mkdtemp(tmp)) VD_SETUP_FAIL("cannot create a temporary directory");
     make_inputs();
     if (with_tensorboard) {
         check_round_trip(tmp); /* the C decoder's checks on the file TensorBoard reads */

@@ -1,5 +1,6 @@
 /* Minimal test helpers: CHECK records a failure with file:line and keeps going; a test's
- * main returns vd_test_result(), non-zero when anything failed. VD_SKIP exits with 77.
+ * main returns vd_test_result(), non-zero when anything failed. VD_SETUP_FAIL fails a test
+ * that cannot set itself up; skips (77) are for missing tools only.
  * Optional tools (README "Optional tools"): vd_test_need_* / vd_test_skip report a missing
  * one as skipped (77), or as a failure under VD_REQUIRE_ALL=1; tests/lib.sh is the shell twin. */
 #ifndef VD_TEST_H
@@ -33,12 +34,14 @@ static int vd_test_checks;
         }                                                                           \
     } while (0)
 
-#define VD_SKIP(...)                      \
-    do {                                  \
-        fprintf(stderr, "SKIP: ");        \
-        fprintf(stderr, __VA_ARGS__);     \
-        fputc('\n', stderr);              \
-        exit(77);                         \
+/* The test cannot set itself up (no temporary directory, not run through ctest): that is a
+ * failure of the environment, reported as a failure, never as a skip that CI would accept. */
+#define VD_SETUP_FAIL(...)                        \
+    do {                                          \
+        fprintf(stderr, "FAIL: cannot run: ");    \
+        fprintf(stderr, __VA_ARGS__);             \
+        fputc('\n', stderr);                      \
+        exit(1);                                  \
     } while (0)
 
 /* ---- optional tools ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ resizes (horizontal, then vertical), each a single pass and the same in every ve
 usage: make_pil_resize_cases.py OUT_FILE
 OUT_FILE holds the case count (u32 LE), then per case: sh, sw, c, dh, dw (u32 LE), the
 source pixels (sh*sw*c bytes, HWC) and Pillow's result (dh*dw*c bytes).
-Exits 3 when Pillow cannot be imported, so the C test can skip this part with a message."""
+Exits 3 when Pillow cannot be imported (the C test checks for Pillow first, so then it fails)."""
 import random
 import struct
 import sys
