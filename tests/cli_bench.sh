@@ -6,8 +6,7 @@
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
-fail=0; pass=0; no_cpu=
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
+no_cpu=
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cfg="$src/tests/reference/configs/tiny_rgb.cfg"
 for be in cpu_ref cpu; do
@@ -55,6 +54,5 @@ check "--batch 0 exits 2" "[ $rc -eq 2 ]"
 check "unknown backend exits 2" "[ $rc -eq 2 ]"
 "$cli" bench "$tmp/none.cfg" >"$tmp/out" 2>&1; rc=$?
 check "missing config exits 2 naming it" "[ $rc -eq 2 ] && grep -q none.cfg '$tmp/out'"
-echo "cli_bench: $pass passed, $fail failed"
-[ $fail -eq 0 ] || exit 1
+finish cli_bench || exit 1
 [ -z "$no_cpu" ] || vd_skip "$VD_ONEDNN" # cpu_ref passed; the cpu backend is not built

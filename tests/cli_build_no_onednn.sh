@@ -5,8 +5,6 @@
 set -u
 src=${VD_SOURCE_DIR:?}; build=${VD_BUILD_DIR:?}
 . "$src/tests/lib.sh"
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 command -v cmake >/dev/null || vd_skip "cmake (Debian: cmake; $VD_HOW)"
 out="$build/no-onednn"
@@ -33,5 +31,4 @@ if [ -x "$cli" ]; then
   VD_REQUIRE_ALL= "$out/tests/test_bf16" >"$out/bf16.txt" 2>&1; rc=$?
   check "the cpu backend's test reports skipped (rc $rc)" "[ $rc -eq 77 ]"
 fi
-echo "cli_build_no_onednn: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_build_no_onednn

@@ -9,8 +9,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 need_python_module torch numpy PIL
 py=$vd_python
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 conv="$py $src/tools/convert_checkpoint.py"
 
 # tiny_rgb's model on a folder of eight 16x16 PNGs (the data source does not enter the hash)
@@ -80,5 +78,4 @@ echo garbage >"$tmp/bad.pt"
 $conv ref2vdvae "$tmp/bad.pt" "$tmp/x.safetensors" --config "$tmp/run.cfg" >"$tmp/out" 2>&1; rc=$?
 check "a file that is not a checkpoint exits 2 ($(tail -1 "$tmp/out"))" "[ $rc -eq 2 ] && grep -q 'bad.pt' '$tmp/out'"
 
-echo "cli_convert: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_convert

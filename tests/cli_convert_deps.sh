@@ -5,8 +5,6 @@ set -u
 src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 py=$(command -v python3) || vd_skip "python3 (Debian: python3; $VD_HOW)"
 "$py" -S -c 'import numpy' >/dev/null 2>&1 && vd_skip "a python3 -S without numpy (this one finds numpy without site-packages)"
@@ -17,5 +15,4 @@ check "exits 2 (rc $rc)" "[ $rc -eq 2 ]"
 check "no traceback" "! grep -q Traceback '$tmp/out.txt'"
 check "names what is missing" "grep -q 'numpy' '$tmp/out.txt' && grep -q 'torch' '$tmp/out.txt'"
 check "says how to get it" "grep -q 'scripts/install-deps.sh' '$tmp/out.txt'"
-echo "cli_convert_deps: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_convert_deps

@@ -12,8 +12,6 @@ case $mode in
   *) echo "cli_data: unknown mode '$mode'"; exit 1 ;;
 esac
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 run() { "$@" >"$tmp/out" 2>&1; rc=$?; }
 
 if [ "$mode" = fashion_mnist ]; then
@@ -34,8 +32,7 @@ if [ "$mode" = fashion_mnist ]; then
   check "pack a config's split ($(tail -1 "$tmp/out"))" "[ $rc -eq 0 ] && grep -q '5000 images of 32x32x1' '$tmp/out'"
   run "$cli" data pack --config "$src/egs/fashion_mnist.cfg" "$tmp/val2.vdpack" --split val
   check "--config packs the same file" "[ $rc -eq 0 ] && cmp -s '$tmp/val.vdpack' '$tmp/val2.vdpack'"
-  echo "cli_data fashion_mnist: $pass passed, $fail failed"
-  [ $fail -eq 0 ]
+  finish "cli_data fashion_mnist"
   exit
 fi
 
@@ -110,5 +107,4 @@ check "a truncated IDX file exits 2 and is named" "[ $rc -eq 2 ] && grep -q shor
 run "$cli" data pack "$tmp/tiny-idx3-ubyte"
 check "pack without OUT exits 2" "[ $rc -eq 2 ]"
 
-echo "cli_data: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_data

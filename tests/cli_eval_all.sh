@@ -9,8 +9,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 need_fashion_mnist
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 # a number of a one-line JSON file: num FILE KEY
 num() { grep -o "\"$2\": [^,}]*" "$1" 2>/dev/null | head -1 | sed 's/^[^:]*: //'; }
 # a and b are finite positive numbers within 1% of each other
@@ -61,5 +59,4 @@ check "reconstruction NELBO over 5000 ($r1) and 4864 images ($r2): finite and wi
 check "reconstruction NELBO ($r1) within 1% of eval's ($e1)" "close '$r1' '$e1'"
 
 echo "cli_eval_all: eval NELBO $e1 (5000 images), $e2 (4992, --drop-last); reconstruction $r1 (5000), $r2 (4864)"
-echo "cli_eval_all: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_eval_all

@@ -10,7 +10,6 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cfgs="$src/tests/reference/configs/tiny_rgb.cfg $src/tests/reference/configs/tiny_grey_logstd.cfg
       $src/tests/reference/configs/tiny_binarized.cfg $src/egs/fashion_mnist.cfg
       $src/egs/reference/cifar10_baseline.cfg"
-fail=0; pass=0
 for cfg in $cfgs; do
   "$cli" info "$cfg" --params | awk '$1 ~ /^[0-9]+$/ && $2 ~ /\./ || $2 == "top_down.trainable_h" {
       shape=""; for (i = 3; i <= NF; i++) { shape = shape $i; if ($i ~ /\)$/) break }
@@ -27,5 +26,4 @@ for k, v in m.state_dict().items(): print(k, '(' + ','.join(str(d) for d in v.sh
     fail=$((fail+1))
   fi
 done
-echo "cli_param_order: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_param_order

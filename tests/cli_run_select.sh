@@ -5,8 +5,6 @@ set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 cfg="$src/egs/fashion_mnist.cfg"
 need_fashion_mnist
@@ -32,5 +30,4 @@ for cmd in eval synth; do
   check "$cmd --set run.name=other refuses naming it (rc $rc)" "[ $rc -eq 2 ] && grep -q \"no run 'other'\" '$tmp/$cmd.other'"
 done
 
-echo "cli_run_select: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_run_select

@@ -5,8 +5,6 @@ set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 cfg="$src/egs/fashion_mnist.cfg"
 # One step of a small batch keeps these runs short; the data is Debian's Fashion-MNIST.
@@ -55,5 +53,4 @@ check "unknown command exits 2" "[ $rc -eq 2 ]"
 "$cli" train --bogus >/dev/null 2>&1; rc=$?
 check "unknown flag exits 2" "[ $rc -eq 2 ]"
 
-echo "cli_rundir: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_rundir

@@ -10,8 +10,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 need_fashion_mnist
 need_python_module numpy
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 logs="$tmp/logs-fashion_mnist"
 json() { "$vd_python" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
@@ -77,5 +75,4 @@ check "unknown mode exits 2" "[ $rc -eq 2 ]"
 "$cli" synth "$cfg" --dir "$tmp/nowhere" --quiet 2>/dev/null; rc=$?
 check "untrained run exits 2" "[ $rc -eq 2 ]"
 
-echo "cli_synth: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_synth

@@ -9,8 +9,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 need_fashion_mnist
 need_python_module numpy
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 py() { "$vd_python" -c "$@"; }
 cfg="$src/egs/fashion_mnist.cfg"
 logs="$tmp/logs-fashion_mnist"
@@ -94,5 +92,4 @@ check "a missing file exits 2" "[ $rc -eq 2 ]"
 "$cli" synth "$cfg" "${syn[@]}" --mode encoding --limit 0 2>/dev/null; rc=$?
 check "--limit 0 exits 2" "[ $rc -eq 2 ]"
 
-echo "cli_synth_codec: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_synth_codec

@@ -12,8 +12,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 need_fashion_mnist
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 train() { # dir, extra --set
   "$cli" train "$cfg" --dir "$tmp/$1" --steps 150 --threads 2 --quiet \
@@ -38,5 +36,4 @@ check "bf16 is not fp32 (the numbers differ)" "[ '$a' != '$b' ]"
 strip() { sed 's/"time[a-z_]*": [0-9.eE+-]*//g; s/"seconds[a-z_]*": [0-9.eE+-]*//g; s/"images_per_s[a-z_]*": [0-9.eE+-]*//g' "$@"; }
 check "checkpointing: the same metrics as without" \
   "diff <(strip $tmp/fp32/logs-*/metrics.jsonl) <(strip $tmp/ckpt/logs-*/metrics.jsonl) >/dev/null"
-echo "cli_train_bf16: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_train_bf16

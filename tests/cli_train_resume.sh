@@ -8,8 +8,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 need_fashion_mnist
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); echo "ok: $1"; else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 small=(--set train.batch_size=8 --set val.n_samples_for_validation=16 --set train.checkpoint_and_eval_interval_in_steps=6
        --set train.total_train_steps=1000 --threads 2 --quiet)
@@ -72,5 +70,4 @@ mkdir -p "$tmp/x/checkpoints-fashion_mnist"; cp "$(last "$tmp/o")" "$tmp/x/check
 check "a checkpoint of another config exits 2 ($rc)" "[ $rc -eq 2 ]"
 check "and says why" "grep -q 'different model config' '$tmp/x.out'"
 
-echo "cli_train_resume: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_train_resume

@@ -10,8 +10,6 @@ cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 need_fashion_mnist
 tmp=$(mktemp -d); pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 small=(--set train.batch_size=8 --set val.n_samples_for_validation=16 --set train.checkpoint_and_eval_interval_in_steps=100000
        --threads 1 --log-every 1)
@@ -65,5 +63,4 @@ check "started together: one exits 0, one 2 ($r1, $r2)" "[ $((r1 + r2)) -eq 2 ] 
 n=$(grep -c '"split": "train"' "$both/logs-fashion_mnist/metrics.jsonl" 2>/dev/null)
 check "every metrics line once ($n train lines for 2 steps)" "[ '$n' = 2 ]"
 
-echo "cli_train_run_lock: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_train_run_lock

@@ -7,8 +7,6 @@ set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0; pass=0
-check() { if eval "$2"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 cfg="$src/egs/fashion_mnist.cfg"
 small=(--set train.batch_size=8 --set val.n_samples_for_validation=16 --set train.checkpoint_and_eval_interval_in_steps=3
        --threads 2 --log-every 1)
@@ -66,5 +64,4 @@ check "without a warning" "! grep -q 'in a row skipped' '$tmp/c.err'"
 check "and with its checkpoints ($(ckpts "$tmp/c"))" \
   "[ '$(ckpts "$tmp/c")' = 'checkpoint-0000000003.safetensors checkpoint-0000000006.safetensors checkpoint-0000000007.safetensors ' ]"
 
-echo "cli_train_skip_streak: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish cli_train_skip_streak

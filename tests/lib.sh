@@ -48,3 +48,9 @@ need_fashion_mnist() {
   need_file "$VD_FASHION_MNIST_DIR/train-images-idx3-ubyte.gz" "$what"
   need_file "$VD_FASHION_MNIST_DIR/t10k-images-idx3-ubyte.gz" "$what"
 }
+
+# check NAME CONDITION: evaluates CONDITION; a pass is counted, a failure printed and counted.
+# finish NAME: the counts, and the exit status (non-zero when anything failed).
+fail=0; pass=0
+check() { if eval "$2"; then pass=$((pass+1)); echo "ok: $1"; else echo "FAIL: $1"; fail=$((fail+1)); fi; }
+finish() { echo "$1: $pass passed, $fail failed"; [ $fail -eq 0 ]; }
