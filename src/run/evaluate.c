@@ -50,15 +50,19 @@ static vd_status eval_batch(vd_session *s, vd_loader *loader, int64_t b, int64_t
     s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     if ((st = vd_backend_check(s->be, err))) return st;
     vd_loss_compute(&s->loss, s->hp, a, count, step, s->sums);
+    vd_eval_sums_add(e, s, count);
+    e->ssim += batch_ssim(s, b);
+    return vd_backend_check(s->be, err);
+}
+
+void vd_eval_sums_add(vd_eval_sums *e, const vd_session *s, int count) {
     double w = (double)count / s->net.max_batch; /* 1 for a whole batch: its sums as before */
     e->recon += w * s->loss.recon_report;
     e->kl += w * s->loss.kl_report;
     e->nelbo += w * s->loss.nelbo;
-    for (int i = 0; i < a->n_td; i++) e->kl_blocks[i] += w * s->loss.kl[i];
-    e->ssim += batch_ssim(s, b);
+    for (int i = 0; e->kl_blocks && i < s->arch.n_td; i++) e->kl_blocks[i] += w * s->loss.kl[i];
     e->batches += w;
     e->images += count;
-    return vd_backend_check(s->be, err);
 }
 
 vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
@@ -99,13 +103,13 @@ vd_status vd_session_prior_samples(vd_session *s, const float *params, int64_t s
     return vd_backend_check(s->be, err);
 }
 
-vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, uint8_t **grid,
+vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, int cols, uint8_t **grid,
                           int *gh, int *gw, vd_err *err) {
     int c = s->arch.image_ch;
     uint8_t *u8 = malloc((size_t)n * res * res * c);
-    if (!u8) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    if (!u8) return vd_errorf(err, VD_ERR_NOMEM, "out of memory for a grid of %d images", n);
     vd_images_to_u8(x, (int64_t)n * res * res * c, s->net.dataset_binarized, u8);
-    vd_status st = vd_image_grid(u8, n, res, res, c, n < 8 ? n : 8, 2, grid, gh, gw, err);
+    vd_status st = vd_image_grid(u8, n, res, res, c, cols, 2, grid, gh, gw, err);
     free(u8);
     return st;
 }

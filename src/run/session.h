@@ -75,6 +75,10 @@ typedef struct vd_eval_sums {
     int images;
 } vd_eval_sums;
 
+/* Add the batch of `count` images whose loss s->loss holds (kl_blocks too when not NULL), as
+ * above; the SSIM sum is the caller's. */
+void vd_eval_sums_add(vd_eval_sums *e, const vd_session *s, int count);
+
 /* The first n_batches of loader (rewound first) through the net with the weights it holds,
  * at loss step `step`: NELBO, its parts, each group's KL and SSIM of MoL samples at
  * temperature 1 against the inputs. A partial last batch (a loader without drop_last) runs
@@ -96,9 +100,9 @@ void vd_session_reconstructions(vd_session *s, int n, float *out);
 vd_status vd_session_prior_samples(vd_session *s, const float *params, int64_t step, int n,
                                    float *out, vd_err *err);
 
-/* A grid (8 columns at most) of n host images [-1, 1] ({0, 1} binarized) as 8-bit pixels
- * in *grid [gh, gw, C]; free with free(). */
-vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, uint8_t **grid,
+/* A grid of n host images [-1, 1] ({0, 1} binarized) in `cols` columns (0: vd_image_grid's
+ * choice) as 8-bit pixels in *grid [gh, gw, C]; free with free(). */
+vd_status vd_session_grid(const vd_session *s, const float *x, int n, int res, int cols, uint8_t **grid,
                           int *gh, int *gw, vd_err *err);
 
 /* The summary table of an evaluation on stdout. */

@@ -22,7 +22,7 @@ static vd_status write_samples(vd_session *s, int64_t step, const char *png, vd_
     int n = s->net.batch < 16 ? s->net.batch : 16, gh, gw;
     uint8_t *grid = NULL;
     vd_status st = vd_session_prior_samples(s, NULL, step, n, s->host, err);
-    if (!st) st = vd_session_grid(s, s->host, n, s->out_res, &grid, &gh, &gw, err);
+    if (!st) st = vd_session_grid(s, s->host, n, s->out_res, n < 8 ? n : 8, &grid, &gh, &gw, err);
     if (!st) st = vd_png_write(png, grid, gh, gw, s->arch.image_ch, err);
     free(grid);
     return st;

@@ -48,14 +48,11 @@ vd_status vd_synth_write_png(vd_synth *s, const char *path, const float *x, int 
 }
 
 vd_status vd_synth_write_grid(vd_synth *s, const char *path, const float *x, int n, int res, vd_err *err) {
-    int c = s->ses.arch.image_ch;
-    uint8_t *u8 = malloc((size_t)n * res * res * c), *grid = NULL;
+    uint8_t *grid = NULL;
     int gh, gw;
-    if (!u8) return vd_errorf(err, VD_ERR_NOMEM, "out of memory for a grid of %d images", n);
-    vd_images_to_u8(x, (int64_t)n * res * res * c, s->ses.net.dataset_binarized, u8);
-    vd_status st = vd_image_grid(u8, n, res, res, c, 0, 2, &grid, &gh, &gw, err);
-    if (!st) st = vd_png_write(path, grid, gh, gw, c, err);
-    free(u8), free(grid);
+    vd_status st = vd_session_grid(&s->ses, x, n, res, 0, &grid, &gh, &gw, err);
+    if (!st) st = vd_png_write(path, grid, gh, gw, s->ses.arch.image_ch, err);
+    free(grid);
     return st;
 }
 

@@ -17,9 +17,7 @@
 /* Sums as vd_eval_sums (src/run/session.h): a batch of k images weighs k/B, so the averages
  * (sum / batches) are over images. */
 typedef struct recon_sums {
-    double recon, kl, nelbo, ssim;
-    double batches;            /* images / B */
-    int64_t images;
+    vd_eval_sums e;            /* weighted as evaluation weighs them (no per-group KL) */
     int kept;                  /* variates kept by the mask, -1 when unmasked */
 } recon_sums;
 
@@ -109,15 +107,10 @@ static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **mask
     s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, out_floats * sizeof(float));
     if ((st = vd_backend_check(s->ses.be, err))) return st;
     vd_loss_compute(&s->ses.loss, s->hp, a, count, s->step, s->ses.sums);
-    double w = (double)count / s->ses.net.max_batch; /* 1 for a whole batch */
-    sum->recon += w * s->ses.loss.recon_report;
-    sum->kl += w * s->ses.loss.kl_report;
-    sum->nelbo += w * s->ses.loss.nelbo;
-    sum->ssim += batch_ssim(s);
-    st = write_images(s, sum->images, err);
+    sum->e.ssim += batch_ssim(s);
+    st = write_images(s, sum->e.images, err);
     if (!st && j == 0) st = write_grid(s, err);
-    sum->batches += w;
-    sum->images += count;
+    vd_eval_sums_add(&sum->e, &s->ses, count);
     return st;
 }
 
@@ -170,9 +163,10 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
     vd_status back = vd_net_set_batch(&s->ses.net, s->ses.net.max_batch, NULL); /* in range: cannot fail */
     if (!st) st = back;
     if (!st) {
-        r->images = (int)sum.images;
-        r->nelbo = sum.nelbo / sum.batches, r->recon = sum.recon / sum.batches, r->kl = sum.kl / sum.batches;
-        r->ssim = sum.ssim / sum.images;
+        const vd_eval_sums *e = &sum.e;
+        r->images = e->images;
+        r->nelbo = e->nelbo / e->batches, r->recon = e->recon / e->batches, r->kl = e->kl / e->batches;
+        r->ssim = e->ssim / e->images;
         st = write_summary(s, &sum, r, err);
         if (!st) print_summary(s, r);
     }

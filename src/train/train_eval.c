@@ -42,7 +42,7 @@ static vd_status grid_image(vd_trainer *tr, const char *tag, const float *x, int
                             const char *png_path, vd_err *err) {
     uint8_t *grid = NULL;
     int gh, gw, c = tr->ses.arch.image_ch;
-    vd_status st = vd_session_grid(&tr->ses, x, n, res, &grid, &gh, &gw, err);
+    vd_status st = vd_session_grid(&tr->ses, x, n, res, n < 8 ? n : 8, &grid, &gh, &gw, err);
     if (!st) st = vd_tb_image(tr->tb_val, tag, tr->step, grid, gh, gw, c, err);
     if (!st && png_path) st = vd_png_write(png_path, grid, gh, gw, c, err);
     free(grid);
