@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
-#include "vd_test.h"
+#include "vd_test_cpu.h"
 #include "vdvae/rng.h"
 
 typedef struct pcase {
@@ -234,9 +234,7 @@ int main(void) {
     }
     vd_backend *ref = NULL, *fast = NULL;
     if (!vd_backend_create_cpu_ref(&ref, &err)) test_unknown(ref), vd_backend_destroy(ref);
-    vd_status st = vd_backend_create_cpu(&fast, 0, &err);
-    CHECKF(st == VD_OK || st == VD_ERR_UNSUPPORTED, "creating cpu: %s", err.msg);
+    vd_status st = vd_test_open_cpu(&fast, 0);
     if (!st) test_unknown(fast), vd_backend_destroy(fast);
-    int rc = vd_test_result("test_conv_pre_act");
-    return rc || st != VD_ERR_UNSUPPORTED ? rc : vd_test_skip(VD_TEST_ONEDNN);
+    return vd_test_result_cpu("test_conv_pre_act", st);
 }

@@ -9,7 +9,7 @@
 
 #include "nn/net.h"
 #include "vdvae/rng.h"
-#include "vd_test.h"
+#include "vd_test_cpu.h"
 
 #define FULL 4 /* the batch the big net is built for */
 #define PART 3 /* the partial batch */
@@ -139,8 +139,7 @@ int main(void) {
     vd_err err = {0};
     vd_backend *ref = NULL, *cpu = NULL;
     CHECKF(vd_backend_create_cpu_ref(&ref, &err) == VD_OK, "%s", err.msg);
-    vd_status cpu_st = vd_backend_create_cpu(&cpu, 0, &err); /* VD_ERR_UNSUPPORTED: no oneDNN */
-    CHECKF(cpu_st == VD_OK || cpu_st == VD_ERR_UNSUPPORTED, "creating cpu: %s", err.msg);
+    vd_status cpu_st = vd_test_open_cpu(&cpu, 0);
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/tests/reference/configs/%s", src, tiny[i]);
         if (ref) check_config(path, ref, false);
@@ -153,6 +152,5 @@ int main(void) {
     if (cpu) check_config(path, cpu, false);
     vd_backend_destroy(ref);
     vd_backend_destroy(cpu);
-    int rc = vd_test_result("test_net_batch");
-    return rc || cpu_st != VD_ERR_UNSUPPORTED ? rc : vd_test_skip(VD_TEST_ONEDNN); /* cpu not checked */
+    return vd_test_result_cpu("test_net_batch", cpu_st);
 }
