@@ -10,12 +10,6 @@
 #include "vdvae/image.h"
 #include "vdvae/rng.h"
 
-static void eval_noise(vd_session *s, int64_t batch_index) {
-    for (int i = 0; i < s->arch.n_td; i++)
-        s->noise[i] = (vd_noise){.seed = (uint64_t)s->hp->run.seed,
-                                 .stream = vd_rng_stream((uint32_t)batch_index, VD_SITE_EVAL + (uint32_t)i)};
-}
-
 /* MoL samples at temperature 1 of the net's output, drawn with batch b's output stream. */
 static void sample_outputs(vd_session *s, int64_t b) {
     vd_noise out = {.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream((uint32_t)b, VD_SITE_EVAL_OUTPUT)};
@@ -45,7 +39,7 @@ static vd_status eval_batch(vd_session *s, vd_loader *loader, int64_t b, int64_t
     if (!st) st = vd_net_set_batch(&s->net, count, err);
     if (st) return st;
     vd_session_upload_batch(s);
-    eval_noise(s, b);
+    vd_session_noise(s, s->noise, (uint32_t)b, VD_SITE_EVAL);
     vd_net_forward(&s->net, s->noise);
     s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     if ((st = vd_backend_check(s->be, err))) return st;
@@ -90,8 +84,7 @@ vd_status vd_session_prior_samples(vd_session *s, const float *params, int64_t s
     float *temps = malloc((size_t)a->n_td * sizeof *temps);
     if (!temps) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     vd_arch_latent_temps(a, hp->model.n_down, &hp->synthesis.temperature_settings[0], temps);
-    for (int i = 0; i < a->n_td; i++)
-        s->noise[i] = (vd_noise){.seed = (uint64_t)hp->run.seed, .stream = vd_rng_stream((uint32_t)step, VD_SITE_PRIOR + (uint32_t)i)};
+    vd_session_noise(s, s->noise, (uint32_t)step, VD_SITE_PRIOR);
     float *own = s->net.params;
     if (params) s->net.params = (float *)params; /* the net reads its weights through this pointer */
     vd_net_generate(&s->net, temps, s->noise);

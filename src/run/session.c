@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "run/session.h"
+#include "vdvae/rng.h"
 
 static vd_status alloc_buffers(vd_session *s, vd_err *err) {
     const vd_arch *a = &s->arch;
@@ -72,6 +73,11 @@ vd_status vd_session_load_weights(vd_session *s, const char *path, bool plain, v
     if (!st && state) *state = cs;
     free(w);
     return st ? st : vd_backend_check(s->be, err);
+}
+
+void vd_session_noise(const vd_session *s, vd_noise *noise, uint32_t at, uint32_t site) {
+    for (int i = 0; i < s->arch.n_td; i++)
+        noise[i] = (vd_noise){.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream(at, site + (uint32_t)i)};
 }
 
 void vd_session_upload_batch(vd_session *s) {

@@ -63,6 +63,10 @@ vd_status vd_session_load_weights(vd_session *s, const char *path, bool plain, v
 /* Upload the host batch s->batch as the net's input. */
 void vd_session_upload_batch(vd_session *s);
 
+/* noise[i] for latent group i (n_td of them): Philox under run.seed at stream (at, site + i),
+ * so a draw depends on where it is used, never on threads or on what ran before. */
+void vd_session_noise(const vd_session *s, vd_noise *noise, uint32_t at, uint32_t site);
+
 /* ---- evaluation over a split (src/run/evaluate.c) ---------------------------------------- */
 
 /* Averages are sum / batches (ssim: / images). A batch of k images adds k/B times its

@@ -181,9 +181,9 @@ static vd_status decode_batch(vd_synth *s, dec_state *d, int64_t j, vd_err *err)
     uint64_t seed = (uint64_t)s->hp->run.seed;
     float **z = malloc((size_t)a->n_td * sizeof *z), **masks = malloc((size_t)a->n_td * sizeof *masks);
     if (!z || !masks) return free(z), free(masks), vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    /* the encoder's streams and temperature 1 for dropped variates (synth_encode.c) */
+    vd_session_noise(&s->ses, s->prior_noise, (uint32_t)j, VD_SITE_SYNTH_MASKED);
     for (int g = 0; g < a->n_td; g++) {
-        /* the encoder's streams and temperature 1 for dropped variates (synth_encode.c) */
-        s->prior_noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_MASKED + (uint32_t)g)};
         s->temps[g] = 1.f;
         z[g] = d->g[g].z, masks[g] = d->g[g].mask;
     }

@@ -27,15 +27,12 @@ static void stats_path(const vd_synth *s, char *buf, size_t cap) {
 
 /* KL sums per variate over nb batches of the loader into device kl[g] [V]. */
 static vd_status accumulate(vd_synth *s, vd_loader *ld, int64_t nb, float **kl, vd_err *err) {
-    const vd_arch *a = &s->ses.arch;
-    uint64_t seed = (uint64_t)s->hp->run.seed;
     vd_net_latents lat = {.posterior_temperature = 1.f, .kl_per_variate = kl};
     vd_status st = VD_OK;
     for (int64_t j = 0; j < nb && !st; j++) {
         if ((st = vd_loader_next(ld, s->ses.batch, NULL, err))) break;
         vd_session_upload_batch(&s->ses);
-        for (int i = 0; i < a->n_td; i++)
-            s->ses.noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)i)};
+        vd_session_noise(&s->ses, s->ses.noise, (uint32_t)j, VD_SITE_SYNTH_POSTERIOR);
         vd_net_forward_ex(&s->ses.net, s->ses.noise, &lat);
         st = vd_backend_check(s->ses.be, err);
         vd_synth_progress(s, "div_stats", j + 1, nb);

@@ -93,13 +93,10 @@ static vd_status encode_batch(vd_synth *s, vd_loader *ld, float **masks, const v
     if (st) return st;
     if (count > e->n - *done) count = (int)(e->n - *done);
     vd_session_upload_batch(&s->ses);
-    uint64_t seed = (uint64_t)s->hp->run.seed;
-    for (int g = 0; g < a->n_td; g++) {
-        /* the streams decoding uses for the variates the mask drops: an unedited file decodes
-         * to exactly this pass */
-        s->ses.noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)g)};
-        s->prior_noise[g] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_MASKED + (uint32_t)g)};
-    }
+    /* the streams decoding uses for the variates the mask drops: an unedited file decodes to
+     * exactly this pass */
+    vd_session_noise(&s->ses, s->ses.noise, (uint32_t)j, VD_SITE_SYNTH_POSTERIOR);
+    vd_session_noise(&s->ses, s->prior_noise, (uint32_t)j, VD_SITE_SYNTH_MASKED);
     vd_net_latents lat = {.posterior_temperature = 0.f, .masks = (const float *const *)masks, .prior_noise = s->prior_noise};
     vd_net_forward_ex(&s->ses.net, s->ses.noise, &lat);
     for (int g = 0; g < a->n_td; g++) {

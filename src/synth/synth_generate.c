@@ -13,8 +13,7 @@
 static void generate_batch(vd_synth *s, int k, int j) {
     uint64_t seed = (uint64_t)s->hp->run.seed;
     uint32_t at = ((uint32_t)k << 24) | (uint32_t)j;
-    for (int i = 0; i < s->ses.arch.n_td; i++)
-        s->ses.noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream(at, VD_SITE_SYNTH_PRIOR + (uint32_t)i)};
+    vd_session_noise(&s->ses, s->ses.noise, at, VD_SITE_SYNTH_PRIOR);
     vd_net_generate(&s->ses.net, s->temps, s->ses.noise);
     vd_noise out = {.seed = seed, .stream = vd_rng_stream(at, VD_SITE_SYNTH_OUTPUT)};
     vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);

@@ -22,12 +22,8 @@ typedef struct recon_sums {
 } recon_sums;
 
 static void recon_noise(vd_synth *s, int64_t j, bool masked) {
-    uint64_t seed = (uint64_t)s->hp->run.seed;
-    for (int i = 0; i < s->ses.arch.n_td; i++) {
-        s->ses.noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_POSTERIOR + (uint32_t)i)};
-        if (masked)
-            s->prior_noise[i] = (vd_noise){.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_MASKED + (uint32_t)i)};
-    }
+    vd_session_noise(&s->ses, s->ses.noise, (uint32_t)j, VD_SITE_SYNTH_POSTERIOR);
+    if (masked) vd_session_noise(&s->ses, s->prior_noise, (uint32_t)j, VD_SITE_SYNTH_MASKED);
 }
 
 /* The 28x28 centre of a padded binarized-MNIST input, to match its outputs. */

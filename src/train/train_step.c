@@ -7,13 +7,6 @@
 #include "vdvae/optim.h"
 #include "vdvae/rng.h"
 
-/* Noise streams of step t: latent group i draws from (seed, t, posterior site + i). */
-static void step_noise(vd_session *s, int64_t t) {
-    for (int i = 0; i < s->arch.n_td; i++)
-        s->noise[i] = (vd_noise){.seed = (uint64_t)s->hp->run.seed,
-                                 .stream = vd_rng_stream((uint32_t)t, VD_SITE_POSTERIOR + (uint32_t)i)};
-}
-
 static vd_status next_batch(vd_trainer *tr, vd_err *err) {
     vd_status st = vd_loader_next(tr->train_loader, tr->ses.batch, NULL, err);
     if (!st) vd_session_upload_batch(&tr->ses);
@@ -27,7 +20,7 @@ static vd_tensor flat(float *p, int64_t n) {
 vd_status vd_train_compute(vd_session *s, int64_t t, vd_err *err) {
     vd_backend *be = s->be;
     const vd_arch *a = &s->arch;
-    step_noise(s, t);
+    vd_session_noise(s, s->noise, (uint32_t)t, VD_SITE_POSTERIOR); /* group i: (seed, t, site + i) */
     vd_net_forward(&s->net, s->noise);
     be->i->download(be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     vd_loss_compute(&s->loss, s->hp, a, s->net.batch, t, s->sums);
