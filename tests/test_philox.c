@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/philox_math.h"
 #include "vd_test.h"
 #include "vdvae/rng.h"
 
@@ -179,8 +180,21 @@ static void test_thread_independence(void) {
     CHECK(memcmp(one, many, sizeof one) == 0);
 }
 
+/* The inline draws the CUDA kernels compile (core/philox_math.h) are the library's bits. */
+static void test_inline_matches(void) {
+    int bad = 0;
+    for (uint64_t i = 0; i < 100000; i++) {
+        uint64_t seed = 420 + i % 7, stream = vd_rng_stream((uint32_t)(i % 13), 1u << 16);
+        float a = vd_rng_normal_hd(seed, stream, i), b = vd_rng_normal(seed, stream, i);
+        float c = vd_rng_uniform_hd(seed, stream, i), d = vd_rng_uniform(seed, stream, i);
+        bad += memcmp(&a, &b, sizeof a) != 0 || memcmp(&c, &d, sizeof c) != 0;
+    }
+    CHECKF(bad == 0, "%d of 100000 inline draws differ from vd_rng_normal/uniform", bad);
+}
+
 int main(void) {
     test_kat();
+    test_inline_matches();
     test_layout();
     test_uniform_moments();
     test_normal_moments();

@@ -56,3 +56,26 @@ bool vd_precision_verdict(const vd_precision_probe *p, char *note, size_t cap) {
              ratio, why);
     return true;
 }
+
+void vd_backend_allow_tf32(vd_backend *be, bool on) {
+    if (be->i->allow_tf32) be->i->allow_tf32(be, on);
+}
+
+bool vd_backend_memory(vd_backend *be, size_t *now, size_t *peak) {
+    if (!be->i->memory) return false;
+    be->i->memory(be, now, peak);
+    return true;
+}
+
+#ifndef VD_HAVE_CUDA
+vd_status vd_backend_create_cuda(vd_backend **out, int device, vd_err *err) {
+    (void)device;
+    *out = NULL;
+    return vd_errorf(err, VD_ERR_UNSUPPORTED,
+                     "backend 'cuda' is not in this build (configure with -DVD_CUDA=ON)");
+}
+
+bool vd_cuda_available(void) {
+    return false;
+}
+#endif

@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t vd_bf16_from_f32(float f) {
+#include "core/hd.h"
+
+VD_HD static inline uint16_t vd_bf16_from_f32(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u); /* zero, denormal */
@@ -21,7 +23,7 @@ static inline uint16_t vd_bf16_from_f32(float f) {
     return (uint16_t)(u >> 16);
 }
 
-static inline float vd_bf16_to_f32(uint16_t b) {
+VD_HD static inline float vd_bf16_to_f32(uint16_t b) {
     uint32_t u = (uint32_t)b << 16;
     float f;
     memcpy(&f, &u, sizeof f);
@@ -29,7 +31,7 @@ static inline float vd_bf16_to_f32(uint16_t b) {
 }
 
 /* f rounded to the nearest bf16, held in a float. */
-static inline float vd_bf16_round(float f) {
+VD_HD static inline float vd_bf16_round(float f) {
     return vd_bf16_to_f32(vd_bf16_from_f32(f));
 }
 

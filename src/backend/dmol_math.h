@@ -11,12 +11,17 @@
 #include <stdbool.h>
 
 #include "backend/ops.h"
-#include "vdvae/rng.h"
+#include "core/hd.h"
+#include "core/philox_math.h"
 
+/* A backend may lower the cap before including this file (the CUDA kernels keep per-pixel
+ * arrays of this size in registers and local memory). */
+#ifndef DMOL_MAX_MIX
 #define DMOL_MAX_MIX 256
+#endif
 
 /* The mixtures both backends accept. */
-static inline bool dmol_supported(const vd_dmol *d) {
+VD_HD static inline bool dmol_supported(const vd_dmol *d) {
     return d && d->n_mix >= 1 && d->n_mix <= DMOL_MAX_MIX && (d->channels == 1 || d->channels == 3) &&
            d->num_bits >= 1 && d->num_bits <= 8 && (d->base == VD_BASE_STD || d->base == VD_BASE_LOGSTD);
 }
@@ -29,22 +34,22 @@ typedef struct dmol_ctx {
     float lo, hi; /* pixel values of 0 and of 255 after quantisation to `bits` */
 } dmol_ctx;
 
-static inline double sigmoid(double x) {
+VD_HD static inline double sigmoid(double x) {
     return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
 }
 /* Unthresholded log(1 + e^x), stable for any x (F.softplus inside the loss). */
-static inline double log1pexp(double x) {
+VD_HD static inline double log1pexp(double x) {
     return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
 }
 /* torch.nn.Softplus(beta) for the scales: linear where beta x > 20. */
-static inline double softplus_beta(double x, double beta) {
+VD_HD static inline double softplus_beta(double x, double beta) {
     return beta * x > 20.0 ? x : log1p(exp(beta * x)) / beta;
 }
-static inline double softplus_beta_grad(double x, double beta) {
+VD_HD static inline double softplus_beta_grad(double x, double beta) {
     return beta * x > 20.0 ? 1.0 : sigmoid(beta * x);
 }
 
-static inline dmol_ctx dmol_context(const vd_dmol *d) {
+VD_HD static inline dmol_ctx dmol_context(const vd_dmol *d) {
     double step = ldexp(1.0, 8 - d->num_bits);
     return (dmol_ctx){
         .m = d->n_mix,
@@ -60,13 +65,13 @@ static inline dmol_ctx dmol_context(const vd_dmol *d) {
 }
 
 /* Channel of parameter `kind` (0 mean, 1 raw scale, 2 raw coefficient) of colour c, mix m. */
-static inline int dmol_ch(const dmol_ctx *k, int kind, int c, int m) {
+VD_HD static inline int dmol_ch(const dmol_ctx *k, int kind, int c, int m) {
     return k->m + c * 3 * k->m + kind * k->m + m;
 }
 
 
 /* Gradient share of a max(a, b) input that won: torch splits ties evenly. */
-static inline double max_share(double mine, double other) {
+VD_HD static inline double max_share(double mine, double other) {
     return mine > other ? 1.0 : mine == other ? 0.5 : 0.0;
 }
 
@@ -75,7 +80,7 @@ typedef struct dmol_scale {
     double inv, log_s;
 } dmol_scale;
 
-static inline dmol_scale dmol_scale_of(const dmol_ctx *k, double r) {
+VD_HD static inline dmol_scale dmol_scale_of(const dmol_ctx *k, double r) {
     if (k->base == VD_BASE_STD) {
         double s = fmax(softplus_beta(r, k->beta), k->min_scale);
         return (dmol_scale){1 / s, log(s)};
@@ -85,7 +90,7 @@ static inline dmol_scale dmol_scale_of(const dmol_ctx *k, double r) {
 }
 
 /* dL/dr from dL/d(1/scale) and dL/d(log_scales). */
-static inline double dmol_scale_grad(const dmol_ctx *k, double r, double g_inv, double g_log) {
+VD_HD static inline double dmol_scale_grad(const dmol_ctx *k, double r, double g_inv, double g_log) {
     if (k->base == VD_BASE_STD) {
         double sp = softplus_beta(r, k->beta), s = fmax(sp, k->min_scale);
         double g_s = -g_inv / (s * s) + g_log / s;
@@ -98,7 +103,7 @@ static inline double dmol_scale_grad(const dmol_ctx *k, double r, double g_inv, 
 
 /* log p of one colour under one logistic, with dlogp/dmean and dlogp/draw; only the selected
  * branch carries gradient, as torch.where routes it. */
-static inline double dmol_logp(const dmol_ctx *k, float x, double mean, double r, double *g_mean,
+VD_HD static inline double dmol_logp(const dmol_ctx *k, float x, double mean, double r, double *g_mean,
                         double *g_raw) {
     dmol_scale sc = dmol_scale_of(k, r);
     double cen = x - mean, half = 1 / k->k;
@@ -129,14 +134,14 @@ static inline double dmol_logp(const dmol_ctx *k, float x, double mean, double r
 }
 
 /* Colour c's mean under mixture m: m_c plus the tanh coefficients times earlier colours. */
-static inline double dmol_mean(const dmol_ctx *k, const float *l, const float *x, int c, int m) {
+VD_HD static inline double dmol_mean(const dmol_ctx *k, const float *l, const float *x, int c, int m) {
     double mu = l[dmol_ch(k, 0, c, m)];
     if (c == 1) mu += tanh(l[dmol_ch(k, 2, 0, m)]) * x[0];
     if (c == 2) mu += tanh(l[dmol_ch(k, 2, 1, m)]) * x[0] + tanh(l[dmol_ch(k, 2, 2, m)]) * x[1];
     return mu;
 }
 
-static inline double logsumexp(const double *v, int n) {
+VD_HD static inline double logsumexp(const double *v, int n) {
     double mx = -INFINITY, s = 0;
     for (int i = 0; i < n; i++)
         mx = fmax(mx, v[i]);
@@ -146,7 +151,7 @@ static inline double logsumexp(const double *v, int n) {
     return mx + log(s);
 }
 
-static inline void dmol_coeff_grad(const dmol_ctx *k, const float *l, int j, int m, double g_times_x,
+VD_HD static inline void dmol_coeff_grad(const dmol_ctx *k, const float *l, int j, int m, double g_times_x,
                             float *dl) {
     double t = tanh(l[dmol_ch(k, 2, j, m)]);
     dl[dmol_ch(k, 2, j, m)] = (float)(g_times_x * (1 - t * t));
@@ -154,7 +159,7 @@ static inline void dmol_coeff_grad(const dmol_ctx *k, const float *l, int j, int
 
 /* Scatter g = dL/dmean of colour c, mixture m to its mean and the coefficients it uses:
  * colour 1 uses coefficient 0 (times x0), colour 2 coefficients 1 (x0) and 2 (x1). */
-static inline void dmol_mean_grad(const dmol_ctx *k, const float *l, const float *x, int c, int m,
+VD_HD static inline void dmol_mean_grad(const dmol_ctx *k, const float *l, const float *x, int c, int m,
                            double g, float *dl) {
     dl[dmol_ch(k, 0, c, m)] = (float)g;
     if (c == 1) dmol_coeff_grad(k, l, 0, m, g * x[0], dl);
@@ -165,7 +170,7 @@ static inline void dmol_mean_grad(const dmol_ctx *k, const float *l, const float
 }
 
 /* nll of one pixel; with dl, also writes dl (=) as scale * dnll/dlogits. */
-static inline double dmol_pixel(const dmol_ctx *k, const float *l, const float *x, double scale,
+VD_HD static inline double dmol_pixel(const dmol_ctx *k, const float *l, const float *x, double scale,
                          float *dl) {
     double lp[DMOL_MAX_MIX], mixl[DMOL_MAX_MIX], gmean[3][DMOL_MAX_MIX], graw[3][DMOL_MAX_MIX];
     if (k->m < 1) /* never: dmol_args checked it; tells the compiler the arrays get filled */
@@ -197,13 +202,13 @@ static inline double dmol_pixel(const dmol_ctx *k, const float *l, const float *
 
 /* Uniform draw i mapped from (0, 1) to (1e-5, 1 - 1e-5) in float, as uniform_(1e-5, 1-1e-5)
  * would draw it; the same map applies to given uniforms and Philox ones. */
-static inline double dmol_uniform(const vd_noise *noise, int64_t i) {
+VD_HD static inline double dmol_uniform(const vd_noise *noise, int64_t i) {
     float u =
-        noise->given ? noise->given[i] : vd_rng_uniform(noise->seed, noise->stream, (uint64_t)i);
+        noise->given ? noise->given[i] : vd_rng_uniform_hd(noise->seed, noise->stream, (uint64_t)i);
     return 1e-5f + (1.0f - 2e-5f) * u;
 }
 
-static inline int dmol_pick(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
+VD_HD static inline int dmol_pick(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
                      int64_t first) {
     int best = 0;
     double best_v = -INFINITY;
@@ -217,7 +222,7 @@ static inline int dmol_pick(const dmol_ctx *k, const float *l, double t, const v
     return best;
 }
 
-static inline void dmol_sample_pixel(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
+VD_HD static inline void dmol_sample_pixel(const dmol_ctx *k, const float *l, double t, const vd_noise *noise,
                               int64_t p, int64_t pixels, float *out) {
     int m = dmol_pick(k, l, t, noise, p * k->m);
     double xs[3];

@@ -7,12 +7,13 @@
 #include <math.h>
 
 #include "backend/ops.h"
+#include "core/hd.h"
 
 /* The std a stats tensor p holds: itself (std base) or exp(beta logstd). */
-static inline double std_of(vd_dist_base base, double beta, double p) {
+VD_HD static inline double std_of(vd_dist_base base, double beta, double p) {
     return base == VD_BASE_STD ? p : exp(beta * p);
 }
-static inline double dstd_dp(vd_dist_base base, double beta, double p) {
+VD_HD static inline double dstd_dp(vd_dist_base base, double beta, double p) {
     return base == VD_BASE_STD ? 1.0 : beta * exp(beta * p);
 }
 
@@ -22,7 +23,7 @@ typedef struct kl_point {
     double kl, d_post_mean, d_post_p, d_prior_mean, d_prior_p;
 } kl_point;
 
-static inline kl_point kl_at(vd_dist_base base, double beta, double pm, double pp, double qm, double qp) {
+VD_HD static inline kl_point kl_at(vd_dist_base base, double beta, double pm, double pp, double qm, double qp) {
     double inv_q = base == VD_BASE_STD ? 1 / qp : exp(-beta * qp);
     double t1 = (pm - qm) * inv_q, t2 = std_of(base, beta, pp) * inv_q;
     kl_point k = {.kl = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - log(t2)};
@@ -39,17 +40,17 @@ static inline kl_point kl_at(vd_dist_base base, double beta, double pm, double p
 }
 
 /* torch.nn.Softplus(beta) for the scales: linear where beta x > 20, and its slope. */
-static inline double latent_softplus(double x, double beta) {
+VD_HD static inline double latent_softplus(double x, double beta) {
     return beta * x > 20.0 ? x : log1p(exp(beta * x)) / beta;
 }
-static inline double latent_softplus_grad(double x, double beta) {
+VD_HD static inline double latent_softplus_grad(double x, double beta) {
     double e = beta * x;
     return e > 20.0 ? 1.0 : (e >= 0 ? 1.0 / (1.0 + exp(-e)) : exp(e) / (1.0 + exp(e)));
 }
 
 /* One variate's statistics from its raw mean and scale: std = softplus_beta(raw) or
  * logstd = raw, shifted by a residual prior (pm, pp) when `prior`. */
-static inline void latent_stats_elem(vd_dist_base base, double beta, double m_raw, double s_raw, bool prior,
+VD_HD static inline void latent_stats_elem(vd_dist_base base, double beta, double m_raw, double s_raw, bool prior,
                                      double pm, double pp, double *m, double *p) {
     double s = base == VD_BASE_STD ? latent_softplus(s_raw, beta) : s_raw;
     if (prior) {
@@ -62,7 +63,7 @@ static inline void latent_stats_elem(vd_dist_base base, double beta, double m_ra
 
 /* Its backward from (gm, gp) = d/d(mean, p): gradients of the raw mean and scale, and of the
  * residual prior's mean and p (meaningful when `prior`). */
-static inline void latent_stats_elem_bwd(vd_dist_base base, double beta, double s_raw, bool prior, double pp,
+VD_HD static inline void latent_stats_elem_bwd(vd_dist_base base, double beta, double s_raw, bool prior, double pp,
                                          double gm, double gp, double *g_raw_m, double *g_raw_s,
                                          double *g_prior_m, double *g_prior_p) {
     *g_raw_m = gm;

@@ -21,6 +21,10 @@
 #include "vdvae/enums.h"
 #include "vdvae/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct vd_tensor {
     float *data;
     int n, h, w, c;
@@ -250,6 +254,13 @@ typedef struct vd_backend_i {
 
     /* Optional (NULL: nothing to say): see vd_backend_precision_note. */
     const char *(*precision_note)(vd_backend *be);
+
+    /* Optional (NULL: always exact fp32): whether fp32 convolutions may use TF32 tensor-core
+     * math ([run] allow_tf32; the reference sets torch.backends.cudnn.allow_tf32). */
+    void (*allow_tf32)(vd_backend *be, bool on);
+    /* Optional (NULL: not tracked): bytes of backend memory held now and at most so far
+     * (allocations plus the backend's own scratch and workspaces). */
+    void (*memory)(vd_backend *be, size_t *now, size_t *peak);
 } vd_backend_i;
 
 
@@ -299,6 +310,10 @@ vd_status vd_backend_set_precision(vd_backend *be, vd_precision p, vd_err *err);
  * precision is set again. */
 const char *vd_backend_precision_note(vd_backend *be);
 
+/* See vd_backend_i.allow_tf32 and .memory; no-ops (memory: false) where a backend lacks them. */
+void vd_backend_allow_tf32(vd_backend *be, bool on);
+bool vd_backend_memory(vd_backend *be, size_t *now, size_t *peak);
+
 /* What a backend measured of its bf16 convolutions against fp32: the same convolutions, the
  * best of a few runs in each precision. */
 typedef struct vd_precision_probe {
@@ -318,6 +333,11 @@ bool vd_precision_verdict(const vd_precision_probe *p, char *note, size_t cap);
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err);
 vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);
+/* The CUDA backend on GPU `device` (builds with VD_CUDA=ON): VD_ERR_UNSUPPORTED, with the
+ * reason, where no GPU can be used. */
+vd_status vd_backend_create_cuda(vd_backend **out, int device, vd_err *err);
+/* Whether this build has the CUDA backend and this process sees a GPU (asks the driver once). */
+bool vd_cuda_available(void);
 void vd_backend_destroy(vd_backend *be);
 
 /* A profiling wrapper around `inner` (which it then owns and destroys): every op runs the
@@ -347,5 +367,9 @@ typedef struct vd_profile_scope {
 
 /* The scopes used since the last reset, in first-use order; returns how many (<= max). */
 int vd_backend_profile_scopes(vd_backend *be, vd_profile_scope *out, int max);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -402,6 +402,14 @@ static const char *p_precision_note(vd_backend *be) {
     return vd_backend_precision_note(inner(be));
 }
 
+/* Settings and readings of the inner backend, not ops. */
+static void p_allow_tf32(vd_backend *be, bool on) {
+    vd_backend_allow_tf32(inner(be), on);
+}
+static void p_memory(vd_backend *be, size_t *now, size_t *peak) {
+    if (!vd_backend_memory(inner(be), now, peak)) *now = *peak = 0;
+}
+
 static void p_destroy(vd_backend *be) {
     vd_backend_destroy(inner(be));
     free(be);
@@ -416,6 +424,8 @@ static const vd_backend_i profile_table = {
     .download = p_download,
     .set_precision = p_set_precision,
     .precision_note = p_precision_note,
+    .allow_tf32 = p_allow_tf32,
+    .memory = p_memory,
     .fill = p_fill,
     .copy = p_copy,
     .conv_fwd = p_conv_fwd,

@@ -13,13 +13,21 @@ static vd_status make_cpu(vd_backend **out, int threads, vd_err *err) {
 }
 #endif
 
+#ifdef VD_HAVE_CUDA
+static vd_status make_cuda(vd_backend **out, int threads, vd_err *err) {
+    (void)threads; /* the GPU's own; host threads only feed it */
+    return vd_backend_create_cuda(out, 0, err);
+}
+#endif
+
 static vd_status make_cpu_ref(vd_backend **out, int threads, vd_err *err) {
     (void)threads; /* plain loops on one thread: the oracle */
     return vd_backend_create_cpu_ref(out, err);
 }
 
-/* The first entry is the default. A backend this build lacks stays in the table without a
- * constructor, so asking for it says why instead of "unknown". */
+/* The default is cuda where this build has it and a GPU is present, else the first entry with a
+ * constructor. A backend this build lacks stays in the table without a constructor, so asking
+ * for it says why instead of "unknown". */
 static const struct {
     const char *name;
     backend_ctor create;
@@ -31,6 +39,11 @@ static const struct {
     {"cpu", NULL, "this build has no oneDNN (run scripts/install-deps.sh, then configure again)"},
 #endif
     {"cpu_ref", make_cpu_ref, NULL},
+#ifdef VD_HAVE_CUDA
+    {"cuda", make_cuda, NULL},
+#else
+    {"cuda", NULL, "this build has no CUDA (configure with -DVD_CUDA=ON, README \"GPUs\")"},
+#endif
 };
 
 #define N_BACKENDS (sizeof registry / sizeof registry[0])
@@ -46,6 +59,7 @@ const char *vd_backend_names(void) {
 }
 
 const char *vd_backend_default(void) {
+    if (vd_cuda_available()) return "cuda";
     for (size_t i = 0; i < N_BACKENDS; i++)
         if (registry[i].create) return registry[i].name;
     return "none";
