@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test asan fuzz demo bench info clean
+.PHONY: all deps build test asan cuda fuzz demo bench info clean
 
 all: build
 
@@ -28,6 +28,15 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) -R "^test_"
 
+# The CUDA backend (needs the CUDA toolkit with cuDNN, /usr/local/cuda; no GPU): build it with
+# warnings as errors and run its tests, which skip (77) where no GPU exists; the GPU's own
+# run is scripts/gpu-check.sh.
+CUDA_BUILD ?= build-cuda
+cuda: deps
+	cmake -S . -B $(CUDA_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Release -DVD_WERROR=ON -DVD_CUDA=ON
+	cmake --build $(CUDA_BUILD) -j $(JOBS)
+	ctest --test-dir $(CUDA_BUILD) --output-on-failure -j $(JOBS) -R "cuda|^test_philox$$|^layering$$"
+
 # libFuzzer targets for a bounded time: FUZZ_SECONDS in all, shared among the targets.
 FUZZ_SECONDS ?= 60
 fuzz: deps
@@ -40,4 +49,4 @@ bench: deps build
 	bash bench/run_all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD)

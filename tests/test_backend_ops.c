@@ -1,10 +1,13 @@
-/* Backend conformance: every op of the fast `cpu` backend against the `cpu_ref` oracle on the
+/* Backend conformance: every op of a fast backend against the `cpu_ref` oracle on the
  * same random inputs, from a table of cases (shapes, strides, channel views, bias, acc, both
  * latent bases, residual priors, 1 and 3 colours, 8 and 5 bits, crops). Outputs are compared
  * by max relative error |a - b| / max|b|; guard values past every buffer's end and in the
  * ld padding of views must survive. Samplers must agree bit for bit, and reductions must give
- * the same bits at 1 and 2 threads. Skips (77) when the build has no oneDNN (fails with
- * VD_REQUIRE_ALL=1). */
+ * the same bits at 1 and 2 threads. The backend is the first argument (tests/vd_test_backends.h):
+ * cpu (default; skips (77) when the build has no oneDNN, fails with VD_REQUIRE_ALL=1),
+ * cuda_emu (the CUDA kernels as host loops; its convolutions are cpu_ref's, so conv cases are
+ * left to cuda) or cuda (a GPU: exact fp32, then bf16 and TF32 convolutions; skips without a
+ * GPU). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +15,9 @@
 
 #include "backend/ops.h"
 #include "vd_test.h"
+#include "vd_test_backends.h"
+#define VD_BUF_ALLOC vd_test_host_alloc
+#define VD_BUF_FREE vd_test_host_free
 #include "vd_test_buf.h"
 #include "vdvae/rng.h"
 
@@ -21,6 +27,13 @@
 #define LN2 0.6931471805599453
 
 static vd_backend *ref, *fast;
+static float *sync_dev; /* 4 bytes of fast's memory: downloading them waits for its ops */
+
+/* The host reads what fast wrote only once fast's queued ops are done (a GPU's stream). */
+static void sync_fast(void) {
+    float x;
+    fast->i->download(fast, &x, sync_dev, sizeof x);
+}
 
 /* ---- buffers (vd_test_buf.h) ---- */
 
@@ -31,18 +44,21 @@ static buf vec_new(int len) {
 static void expect_ok(const char *what) {
     vd_err err = {0};
     CHECKF(vd_backend_check(ref, &err) == VD_OK, "%s: cpu_ref failed: %s", what, err.msg);
-    CHECKF(vd_backend_check(fast, &err) == VD_OK, "%s: cpu failed: %s", what, err.msg);
+    CHECKF(vd_backend_check(fast, &err) == VD_OK, "%s: %s failed: %s", what, vd_test_backend_name(),
+           err.msg);
 }
 
 static void expect_close(const char *what, const buf *got, const buf *want, double tol) {
+    sync_fast();
     double e = max_rel(got, want);
     CHECKF(e <= tol, "%s: max relative error %.3g > %.3g", what, e, tol);
-    CHECKF(guards_intact(got), "%s: cpu wrote outside its output", what);
+    CHECKF(guards_intact(got), "%s: %s wrote outside its output", what, vd_test_backend_name());
     CHECKF(guards_intact(want), "%s: cpu_ref wrote outside its output", what);
     expect_ok(what);
 }
 
 static void expect_same(const char *what, const buf *got, const buf *want) {
+    sync_fast();
     int64_t bad = 0;
     for (int64_t i = 0; i < numel(want); i++)
         bad += memcmp(el(got, i), el(want, i), sizeof(float)) != 0;
@@ -52,10 +68,21 @@ static void expect_same(const char *what, const buf *got, const buf *want) {
     expect_ok(what);
 }
 
-static void expect_sum(const char *what, float got, float want) {
+/* got: fast's output, a float in its memory */
+static void expect_sum(const char *what, const float *got_at, float want) {
+    sync_fast();
+    float got = *got_at;
     double e = fabs((double)got - want) / fmax(fabs((double)want), 1e-30);
-    CHECKF(e <= TOL_SUM, "%s: cpu %.9g vs cpu_ref %.9g (relative %.3g)", what, got, want, e);
+    CHECKF(e <= TOL_SUM, "%s: %s %.9g vs cpu_ref %.9g (relative %.3g)", what, vd_test_backend_name(), got,
+           want, e);
     expect_ok(what);
+}
+
+/* One float of output for fast (its memory), preset to v. */
+static buf scalar_new(float v) {
+    buf b = buf_new(1, 1, 1, 1, 0);
+    b.t.data[0] = v;
+    return b;
 }
 
 /* ---- convolutions ---- */
@@ -87,7 +114,7 @@ static int conv_out(int in, int k, int s, int lo, int hi) {
 
 /* Each direction runs twice on both backends: the second call hits cpu's primitive cache
  * and, where gradients accumulate, adds onto the first. */
-static void conv_case_run(const conv_case *c) {
+static void conv_case_run(const conv_case *c, double tol) {
     vd_conv_desc cv = {c->c_in, c->c_out, c->kh, c->kw, c->stride, c->pt, c->pl, c->pb, c->pr, VD_CONV_PRE_NONE, 0};
     int ho = conv_out(c->h, c->kh, c->stride, c->pt, c->pb);
     int wo = conv_out(c->w, c->kw, c->stride, c->pl, c->pr);
@@ -106,7 +133,7 @@ static void conv_case_run(const conv_case *c) {
         fast->i->conv_fwd(fast, &cv, &x.t, w.t.data, bias, &y1.t);
     }
     snprintf(what, sizeof what, "conv %s fwd", c->name);
-    expect_close(what, &y1, &y0, TOL_CONV);
+    expect_close(what, &y1, &y0, tol);
 
     buf dx0 = buf_rand_new(c->n, c->h, c->w, c->c_in, c->pad_x, -1, 1), dx1 = buf_clone(&dx0);
     for (int rep = 0; rep < 2; rep++) {
@@ -114,7 +141,7 @@ static void conv_case_run(const conv_case *c) {
         fast->i->conv_bwd_data(fast, &cv, &dy.t, w.t.data, &dx1.t, c->acc);
     }
     snprintf(what, sizeof what, "conv %s bwd_data%s", c->name, c->acc ? " acc" : "");
-    expect_close(what, &dx1, &dx0, TOL_CONV);
+    expect_close(what, &dx1, &dx0, tol);
 
     buf dw0 = buf_rand_new(1, 1, 1, nw, 0, -1, 1), dw1 = buf_clone(&dw0);
     buf db0 = buf_rand_new(1, 1, 1, c->c_out, 0, -1, 1), db1 = buf_clone(&db0);
@@ -123,18 +150,40 @@ static void conv_case_run(const conv_case *c) {
         fast->i->conv_bwd_weights(fast, &cv, &x.t, &dy.t, dw1.t.data, c->bias ? db1.t.data : NULL);
     }
     snprintf(what, sizeof what, "conv %s bwd_weights dw", c->name);
-    expect_close(what, &dw1, &dw0, TOL_CONV);
+    expect_close(what, &dw1, &dw0, tol);
     snprintf(what, sizeof what, "conv %s bwd_weights db", c->name);
-    expect_close(what, &db1, &db0, TOL_CONV);
+    expect_close(what, &db1, &db0, tol);
 
     buf *all[] = {&x, &dy, &w, &b, &y0, &y1, &dx0, &dx1, &dw0, &dw1, &db0, &db1};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         buf_free(all[i]);
 }
 
-static void test_convs(void) {
+static void conv_cases_run(const char *mode, double tol) {
     for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++)
-        conv_case_run(&conv_cases[i]);
+        conv_case_run(&conv_cases[i], tol);
+    fprintf(stderr, "convolutions %s: %zu cases\n", mode, sizeof conv_cases / sizeof *conv_cases);
+}
+
+/* TF32 keeps 10 of float's 23 mantissa bits: about 1e-3 relative per product. */
+#define TOL_TF32 1e-2
+
+static void test_convs(void) {
+    if (vd_test_kind_now == VD_TEST_CUDA_EMU) {
+        fprintf(stderr, "cuda_emu: convolutions are cpu_ref's here (cuDNN needs a GPU): cases left to cuda\n");
+        return;
+    }
+    conv_cases_run("fp32", TOL_CONV);
+    if (vd_test_kind_now != VD_TEST_CUDA) return; /* cpu's bf16: test_bf16 */
+    vd_err err = {0};
+    CHECK(vd_backend_set_precision(ref, VD_PREC_BF16, &err) == VD_OK);
+    CHECK(vd_backend_set_precision(fast, VD_PREC_BF16, &err) == VD_OK);
+    conv_cases_run("bf16 (both rounded)", TOL_CONV);
+    CHECK(vd_backend_set_precision(ref, VD_PREC_FP32, &err) == VD_OK);
+    CHECK(vd_backend_set_precision(fast, VD_PREC_FP32, &err) == VD_OK);
+    vd_backend_allow_tf32(fast, true);
+    conv_cases_run("tf32 against exact fp32", TOL_TF32);
+    vd_backend_allow_tf32(fast, false);
 }
 
 /* ---- elementwise ---- */
@@ -364,14 +413,16 @@ static void latent_mask_case(const latent_case *l) {
 static void kl_case(const latent_case *l) {
     buf qm = buf_rand_new(LN, LH, LW, l->v, l->pad, -1, 1), qp = p_new(l->base, l->v, l->pad);
     buf pm = buf_rand_new(LN, LH, LW, l->v, 0, -1, 1), pp = p_new(l->base, l->v, 1);
-    float s0 = -1, s1 = -2;
+    float s0 = -1;
+    buf s1 = scalar_new(-2);
     buf pv0 = buf_rand_new(1, 1, 1, l->v, 0, 0, 1), pv1 = buf_clone(&pv0);
     ref->i->kl_fwd(ref, l->base, l->beta, &qm.t, &qp.t, &pm.t, &pp.t, &s0, pv0.t.data);
-    fast->i->kl_fwd(fast, l->base, l->beta, &qm.t, &qp.t, &pm.t, &pp.t, &s1, pv1.t.data);
-    expect_sum("kl_fwd sum", s1, s0);
+    fast->i->kl_fwd(fast, l->base, l->beta, &qm.t, &qp.t, &pm.t, &pp.t, s1.t.data, pv1.t.data);
+    expect_sum("kl_fwd sum", s1.t.data, s0);
     expect_close("kl_fwd per_variate", &pv1, &pv0, TOL_SUM);
-    fast->i->kl_fwd(fast, l->base, l->beta, &qm.t, &qp.t, &pm.t, &pp.t, &s1, NULL);
-    expect_sum("kl_fwd sum without per_variate", s1, s0);
+    fast->i->kl_fwd(fast, l->base, l->beta, &qm.t, &qp.t, &pm.t, &pp.t, s1.t.data, NULL);
+    expect_sum("kl_fwd sum without per_variate", s1.t.data, s0);
+    buf_free(&s1);
 
     buf d0[4], d1[4];
     for (int i = 0; i < 4; i++) {
@@ -438,10 +489,12 @@ static void dmol_case_run(const dmol_case *dc) {
     vd_dmol d = {dc->n_mix, dc->channels, dc->num_bits, dc->base, (float)LN2, -7.0f};
     int ch = dc->n_mix * (3 * dc->channels + 1);
     buf l = buf_rand_new(DN, DH, DW, ch, dc->pad, -3, 3), x = dmol_targets(dc);
-    float n0 = -1, n1 = -2;
+    float n0 = -1;
+    buf n1 = scalar_new(-2);
     ref->i->dmol_fwd(ref, &d, &l.t, &x.t, &n0);
-    fast->i->dmol_fwd(fast, &d, &l.t, &x.t, &n1);
-    expect_sum("dmol_fwd", n1, n0);
+    fast->i->dmol_fwd(fast, &d, &l.t, &x.t, n1.t.data);
+    expect_sum("dmol_fwd", n1.t.data, n0);
+    buf_free(&n1);
     buf g0 = buf_rand_new(DN, DH, DW, ch, 1, -1, 1), g1 = buf_clone(&g0);
     ref->i->dmol_bwd(ref, &d, 0.01f, &l.t, &x.t, &g0.t);
     fast->i->dmol_bwd(fast, &d, 0.01f, &l.t, &x.t, &g1.t);
@@ -463,10 +516,12 @@ static void bernoulli_case_run(int crop, int pad) {
     buf l = buf_rand_new(3, 32, 32, 1, pad, -6, 6), x = buf_new(3, 32, 32, 1, 0);
     for (int64_t i = 0; i < numel(&x); i++)
         *el(&x, i) = urange(0, 1) < 0.3 ? 1.0f : 0.0f;
-    float n0 = -1, n1 = -2;
+    float n0 = -1;
+    buf n1 = scalar_new(-2);
     ref->i->bernoulli_fwd(ref, crop, &l.t, &x.t, &n0);
-    fast->i->bernoulli_fwd(fast, crop, &l.t, &x.t, &n1);
-    expect_sum("bernoulli_fwd", n1, n0);
+    fast->i->bernoulli_fwd(fast, crop, &l.t, &x.t, n1.t.data);
+    expect_sum("bernoulli_fwd", n1.t.data, n0);
+    buf_free(&n1);
     buf g0 = buf_rand_new(3, 32, 32, 1, pad + 1, -1, 1), g1 = buf_clone(&g0);
     ref->i->bernoulli_bwd(ref, crop, 0.5f, &l.t, &x.t, &g0.t);
     fast->i->bernoulli_bwd(fast, crop, 0.5f, &l.t, &x.t, &g1.t);
@@ -495,10 +550,12 @@ static void test_sum_squares(void) {
     static const int sizes[] = {0, 1, 1000, 200003};
     buf x = buf_rand_new(1, 1, 1, 200003, 0, -2, 2);
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        float s0 = -1, s1 = -2;
+        float s0 = -1;
+        buf s1 = scalar_new(-2);
         ref->i->sum_squares(ref, x.t.data, (size_t)sizes[i], &s0);
-        fast->i->sum_squares(fast, x.t.data, (size_t)sizes[i], &s1);
-        expect_sum("sum_squares", s1, s0);
+        fast->i->sum_squares(fast, x.t.data, (size_t)sizes[i], s1.t.data);
+        expect_sum("sum_squares", s1.t.data, s0);
+        buf_free(&s1);
     }
     buf_free(&x);
 }
@@ -560,7 +617,7 @@ static void expect_invalid(vd_backend *be, const char *op) {
 static vd_backend *fresh(void) {
     vd_backend *be = NULL;
     vd_err err = {0};
-    CHECKF(vd_backend_create_cpu(&be, 0, &err) == VD_OK, "%s", err.msg);
+    CHECKF(vd_test_open_backend(&be, 0, &err) == VD_OK, "%s", err.msg);
     return be;
 }
 
@@ -582,7 +639,7 @@ static void test_errors(void) {
     expect_invalid(be, "dmol_fwd");
     vd_backend_destroy(be);
     vd_err err = {0};
-    CHECK(vd_backend_create_cpu(&be, -1, &err) == VD_ERR_INVALID);
+    if (vd_test_kind_now == VD_TEST_CPU) CHECK(vd_backend_create_cpu(&be, -1, &err) == VD_ERR_INVALID);
     buf_free(&a);
     buf_free(&b);
 }
@@ -678,13 +735,17 @@ static void test_optim_threads(void) {
                 memcmp(one.v.mem, two.v.mem, one.v.len * sizeof(float)) == 0;
     CHECKF(same, "optim_update/ema_update differ between 1 and 2 threads");
     optim_bufs_free(&one), optim_bufs_free(&two);
+}
+
+static void test_optim_refusals(void) {
     /* an unknown optimizer and a 0-based step count are refused, by both backends */
     float x[4] = {0};
     vd_backend *bes[2] = {fresh(), NULL};
     vd_err err = {0};
     CHECK(vd_backend_create_cpu_ref(&bes[1], &err) == VD_OK);
     for (int b = 0; b < 2 && bes[b]; b++) {
-        bes[b]->i->optim_update(bes[b], &(vd_optim_step){7, 1e-3, 0.9, 0.999, 1e-8, 0, 1}, x, x,
+        /* 3: no kind, yet inside the enum's range (C++ may not even load 7, UBSan says) */
+        bes[b]->i->optim_update(bes[b], &(vd_optim_step){3, 1e-3, 0.9, 0.999, 1e-8, 0, 1}, x, x,
                                 x, x, 1);
         expect_invalid(bes[b], "optim_update");
         vd_backend_destroy(bes[b]);
@@ -696,13 +757,16 @@ static void test_optim_threads(void) {
     vd_backend_destroy(bes[0]);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (!vd_test_pick_backend(argc, argv)) return 2;
     vd_err err = {0};
-    vd_status st = vd_backend_create_cpu(&fast, 2, &err);
-    if (st == VD_ERR_UNSUPPORTED) return vd_test_skip(VD_TEST_ONEDNN);
-    CHECKF(st == VD_OK, "creating cpu: %s", err.msg);
+    vd_status st = vd_test_open_backend(&fast, 2, &err);
+    if (st == VD_ERR_UNSUPPORTED) return vd_test_backend_skip(&err);
+    CHECKF(st == VD_OK, "creating %s: %s", vd_test_backend_name(), err.msg);
     CHECKF(vd_backend_create_cpu_ref(&ref, &err) == VD_OK, "creating cpu_ref: %s", err.msg);
     if (st != VD_OK || !ref) return vd_test_result("test_backend_ops");
+    sync_dev = fast->i->alloc(fast, sizeof(float));
+    CHECK(sync_dev != NULL);
     test_convs();
     test_activations();
     test_memory_ops();
@@ -711,10 +775,14 @@ int main(void) {
     test_outputs();
     test_sum_squares();
     test_optim();
+    fast->i->dealloc(fast, sync_dev);
     vd_backend_destroy(fast);
     vd_backend_destroy(ref);
-    test_thread_independence();
-    test_optim_threads();
+    if (vd_test_kind_now == VD_TEST_CPU) { /* thread counts are the cpu backend's */
+        test_thread_independence();
+        test_optim_threads();
+    }
+    test_optim_refusals();
     test_errors();
     return vd_test_result("test_backend_ops");
 }

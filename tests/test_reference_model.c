@@ -2,7 +2,9 @@
  * twin writes weights, an input batch, the posterior noise, the loss terms and every
  * parameter gradient; we load them, run forward and backward on each CPU backend, and
  * require 1e-4 relative agreement (per tensor, max-norm). Needs python3 with torch and numpy,
- * and oneDNN for the cpu backend (without it: cpu_ref checked, then reported skipped). */
+ * and oneDNN for the cpu backend (without it: cpu_ref checked, then reported skipped). With an
+ * argument, that backend alone (tests/vd_test_backends.h): cuda_emu or cuda (exact fp32; skipped
+ * without a GPU). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "nn/loss.h"
 #include "nn/net.h"
 #include "vd_test.h"
+#include "vd_test_backends.h"
 #include "vd_ref_case.h"
 #include "vdvae/io.h"
 
@@ -193,6 +196,13 @@ static void run_case(const char *src, const ref_case *c, const char *dir) {
     }
     char label[256];
     vd_backend *be = NULL;
+    if (vd_test_kind_now != VD_TEST_CPU) { /* the named backend alone */
+        CHECKF(vd_test_open_backend(&be, 0, &err) == VD_OK, "%s", err.msg);
+        snprintf(label, sizeof label, "%s %s [%s]", c->cfg, c->extra, vd_test_backend_name());
+        if (be) run_backend(be, cfg, st, label), vd_backend_destroy(be);
+        vd_st_close(st);
+        return;
+    }
     CHECKF(vd_backend_create_cpu_ref(&be, &err) == VD_OK, "%s", err.msg);
     snprintf(label, sizeof label, "%s %s [cpu_ref]", c->cfg, c->extra);
     if (be) run_backend(be, cfg, st, label), vd_backend_destroy(be);
@@ -210,11 +220,20 @@ static void run_case(const char *src, const ref_case *c, const char *dir) {
     vd_st_close(st);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const char *src = getenv("VD_SOURCE_DIR");
     if (!src) src = ".";
+    if (!vd_test_pick_backend(argc, argv)) return 2;
     int rc = vd_test_need_python_modules("torch numpy");
     if (rc) return rc;
+    if (vd_test_kind_now != VD_TEST_CPU) { /* skip before the twin's cases when the GPU is missing */
+        vd_backend *be = NULL;
+        vd_err err = {0};
+        vd_status st = vd_test_open_backend(&be, 0, &err);
+        if (st == VD_ERR_UNSUPPORTED) return vd_test_backend_skip(&err);
+        CHECKF(st == VD_OK, "%s", err.msg);
+        vd_backend_destroy(be);
+    }
     char dir[] = "/tmp/vd_refmodel_XXXXXX";
     if (!mkdtemp(dir)) VD_SETUP_FAIL("cannot make a temporary directory");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(src, &cases[i], dir);
@@ -223,5 +242,6 @@ int main(void) {
     unlink(path);
     rmdir(dir);
     rc = vd_test_result("test_reference_model");
+    if (vd_test_kind_now != VD_TEST_CPU) return rc;
     return rc || !no_cpu ? rc : vd_test_skip(VD_TEST_ONEDNN); /* cpu_ref passed; cpu not checked */
 }

@@ -12,6 +12,12 @@
 
 #include "backend/ops.h"
 
+/* Where buffers come from: a test that hands them to a GPU defines these first (managed memory). */
+#ifndef VD_BUF_ALLOC
+#define VD_BUF_ALLOC malloc
+#define VD_BUF_FREE free
+#endif
+
 #define SENTINEL -777.0f
 #define TAIL 16 /* guard floats past the last pixel */
 
@@ -36,7 +42,7 @@ typedef struct buf {
 
 static inline buf buf_new(int n, int h, int w, int c, int pad) {
     buf b = {.len = (size_t)n * h * w * (c + pad) + TAIL};
-    b.mem = malloc(b.len * sizeof(float));
+    b.mem = (float *)VD_BUF_ALLOC(b.len * sizeof(float));
     for (size_t i = 0; i < b.len; i++)
         b.mem[i] = SENTINEL;
     b.t = (vd_tensor){b.mem, n, h, w, c, c + pad};
@@ -59,13 +65,13 @@ static inline buf buf_rand_new(int n, int h, int w, int c, int pad, double lo, d
 }
 static inline buf buf_clone(const buf *b) {
     buf c = *b;
-    c.mem = malloc(b->len * sizeof(float));
+    c.mem = (float *)VD_BUF_ALLOC(b->len * sizeof(float));
     memcpy(c.mem, b->mem, b->len * sizeof(float));
     c.t.data = c.mem;
     return c;
 }
 static inline void buf_free(buf *b) {
-    free(b->mem);
+    VD_BUF_FREE(b->mem);
     b->mem = NULL;
 }
 static inline bool guards_intact(const buf *b) {

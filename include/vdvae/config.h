@@ -109,6 +109,7 @@ typedef struct vd_hparams {
         int num_gpus, num_cpus, max_allowed_checkpoints;
         vd_precision precision;       /* ours: 'fp32' | 'bf16' */
         bool checkpoint_activations;  /* ours: recompute block activations in backward */
+        bool allow_tf32;              /* ours: cuda's fp32 convolutions may use TF32 math */
     } run;
     struct vd_hp_data {
         vd_dataset dataset_source;

@@ -57,7 +57,7 @@ VD_HD static inline dmol_ctx dmol_context(const vd_dmol *d) {
         .base = d->base,
         .beta = d->beta,
         .min_logscale = d->min_logscale,
-        .min_scale = exp(d->min_logscale),
+        .min_scale = exp((double)d->min_logscale), /* C++ would take expf for a float */
         .k = ldexp(1.0, d->num_bits) - 1,
         .lo = -1.0f,
         .hi = (float)((floor(255.0 / step) * step - 127.5) / 127.5),
@@ -67,6 +67,12 @@ VD_HD static inline dmol_ctx dmol_context(const vd_dmol *d) {
 /* Channel of parameter `kind` (0 mean, 1 raw scale, 2 raw coefficient) of colour c, mix m. */
 VD_HD static inline int dmol_ch(const dmol_ctx *k, int kind, int c, int m) {
     return k->m + c * 3 * k->m + kind * k->m + m;
+}
+
+/* tanh of raw coefficient j of mixture m, in double: C promotes the float, but C++ (nvcc, the
+ * CUDA emulation) would call the float overload. */
+VD_HD static inline double dmol_coeff(const dmol_ctx *k, const float *l, int j, int m) {
+    return tanh((double)l[dmol_ch(k, 2, j, m)]);
 }
 
 
@@ -136,8 +142,8 @@ VD_HD static inline double dmol_logp(const dmol_ctx *k, float x, double mean, do
 /* Colour c's mean under mixture m: m_c plus the tanh coefficients times earlier colours. */
 VD_HD static inline double dmol_mean(const dmol_ctx *k, const float *l, const float *x, int c, int m) {
     double mu = l[dmol_ch(k, 0, c, m)];
-    if (c == 1) mu += tanh(l[dmol_ch(k, 2, 0, m)]) * x[0];
-    if (c == 2) mu += tanh(l[dmol_ch(k, 2, 1, m)]) * x[0] + tanh(l[dmol_ch(k, 2, 2, m)]) * x[1];
+    if (c == 1) mu += dmol_coeff(k, l, 0, m) * x[0];
+    if (c == 2) mu += dmol_coeff(k, l, 1, m) * x[0] + dmol_coeff(k, l, 2, m) * x[1];
     return mu;
 }
 
@@ -153,7 +159,7 @@ VD_HD static inline double logsumexp(const double *v, int n) {
 
 VD_HD static inline void dmol_coeff_grad(const dmol_ctx *k, const float *l, int j, int m, double g_times_x,
                             float *dl) {
-    double t = tanh(l[dmol_ch(k, 2, j, m)]);
+    double t = dmol_coeff(k, l, j, m);
     dl[dmol_ch(k, 2, j, m)] = (float)(g_times_x * (1 - t * t));
 }
 
@@ -230,10 +236,11 @@ VD_HD static inline void dmol_sample_pixel(const dmol_ctx *k, const float *l, do
         double u = dmol_uniform(noise, pixels * k->m + p * k->c + c);
         double s = 1 / dmol_scale_of(k, l[dmol_ch(k, 1, c, m)]).inv;
         double v = l[dmol_ch(k, 0, c, m)] + s * t * (log(u) - log(1 - u));
-        if (c == 1) v += tanh(l[dmol_ch(k, 2, 0, m)]) * xs[0];
+        if (c == 1) v += dmol_coeff(k, l, 0, m) * xs[0];
         if (c == 2)
-            v += tanh(l[dmol_ch(k, 2, 1, m)]) * xs[0] + tanh(l[dmol_ch(k, 2, 2, m)]) * xs[1];
-        xs[c] = fmin(fmax(v, k->lo), k->hi);
+            v += dmol_coeff(k, l, 1, m) * xs[0] + dmol_coeff(k, l, 2, m) * xs[1];
+        /* double bounds: C++'s mixed float/double fmax is a host-only template under nvcc */
+        xs[c] = fmin(fmax(v, (double)k->lo), (double)k->hi);
         out[c] = (float)xs[c];
     }
 }

@@ -26,7 +26,8 @@ typedef struct kl_point {
 VD_HD static inline kl_point kl_at(vd_dist_base base, double beta, double pm, double pp, double qm, double qp) {
     double inv_q = base == VD_BASE_STD ? 1 / qp : exp(-beta * qp);
     double t1 = (pm - qm) * inv_q, t2 = std_of(base, beta, pp) * inv_q;
-    kl_point k = {.kl = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - log(t2)};
+    kl_point k; /* every field set below (a partial initializer warns in C++) */
+    k.kl = 0.5 * (t1 * t1 + t2 * t2) - 0.5 - log(t2);
     k.d_post_mean = t1 * inv_q;
     k.d_prior_mean = -t1 * inv_q;
     if (base == VD_BASE_STD) {

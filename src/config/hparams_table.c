@@ -64,6 +64,7 @@ const vd_hp_key vd_hp_keys[] = {
     I("run", "max_allowed_checkpoints", run.max_allowed_checkpoints, "5", 0, INT_MAX),
     E("run", "precision", run.precision, "'fp32'", precisions),
     B("run", "checkpoint_activations", run.checkpoint_activations, "False"),
+    B("run", "allow_tf32", run.allow_tf32, "True"),
 
     E("data", "dataset_source", data.dataset_source, "'cifar-10'", datasets),
     S("data", "train_data_path", data.train_data_path, "'../datasets/imagenet_32/train_data/'"),

@@ -27,6 +27,7 @@ vd_status vd_session_open(vd_session *s, const vd_hparams *hp, const vd_session_
     vd_status st = vd_arch_build(&s->arch, hp, err);
     if (!st) st = vd_backend_open(o->backend, o->threads, hp->run.precision, o->profile, &s->be, err);
     if (st) return st;
+    vd_backend_allow_tf32(s->be, hp->run.allow_tf32); /* the reference trains with TF32 on */
     const char *note = vd_backend_precision_note(s->be);
     if (note && !o->quiet) printf("note: %s\n", note);
     vd_net_opts no;

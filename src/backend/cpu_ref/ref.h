@@ -33,20 +33,10 @@ bool vd_ref_same_shape(vd_backend *be, const char *op, const vd_tensor *a, const
 /* Whether the convolutions round their inputs to bf16 (set_precision). */
 bool vd_ref_bf16(const vd_backend *be);
 
-/* softplus_beta with torch.nn.Softplus's threshold (linear where beta x > 20), its slope,
- * and the logistic function, all in double: the oracle pays for accuracy. */
+/* The logistic function in double (the Bernoulli ops; the rest of the math is in the shared
+ * headers backend/act_math.h, latent_math.h, dmol_math.h, optim_math.h): the oracle pays for accuracy. */
 static inline double ref_sigmoid(double x) {
     return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-}
-static inline double ref_softplus(double x, double beta) {
-    return beta * x > 20.0 ? x : log1p(exp(beta * x)) / beta;
-}
-static inline double ref_softplus_grad(double x, double beta) {
-    return beta * x > 20.0 ? 1.0 : ref_sigmoid(beta * x);
-}
-/* Unthresholded log(1 + e^x), stable for any x (F.softplus inside the losses). */
-static inline double ref_log1pexp(double x) {
-    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
 }
 
 /* ref_elementwise.c */

@@ -1,6 +1,7 @@
 /* cpu_ref elementwise ops: fill, copy, activations, add/axpy, nearest upsampling and the
  * batch broadcast, each forward next to its adjoint. Every tensor is addressed through ld. */
 #include "backend/cpu_ref/ref.h"
+#include "backend/act_math.h"
 
 void vd_ref_fill(vd_backend *be, const vd_tensor *t, float v) {
     if (!vd_ref_valid(be, "fill", "t", t)) return;
@@ -18,35 +19,8 @@ void vd_ref_copy(vd_backend *be, const vd_tensor *src, const vd_tensor *dst) {
             ref_px(dst, p)[c] = ref_px(src, p)[c];
 }
 
-static double act_value(vd_act act, double param, double x) {
-    switch (act) {
-    case VD_ACT_SILU:
-        return x * ref_sigmoid(x);
-    case VD_ACT_LEAKY_RELU:
-        return x > 0 ? x : param * x;
-    case VD_ACT_SOFTPLUS:
-        return ref_softplus(x, param);
-    }
-    return 0;
-}
-
-/* torch's derivatives: leaky_relu passes alpha at x == 0, softplus is 1 past its threshold. */
-static double act_slope(vd_act act, double param, double x) {
-    switch (act) {
-    case VD_ACT_SILU: {
-        double s = ref_sigmoid(x);
-        return s * (1 + x * (1 - s));
-    }
-    case VD_ACT_LEAKY_RELU:
-        return x > 0 ? 1 : param;
-    case VD_ACT_SOFTPLUS:
-        return ref_softplus_grad(x, param);
-    }
-    return 0;
-}
-
 static bool act_known(vd_backend *be, vd_act act) {
-    if (act == VD_ACT_SILU || act == VD_ACT_LEAKY_RELU || act == VD_ACT_SOFTPLUS) return true;
+    if (act_is_known(act)) return true;
     vd_backend_fail(be, VD_ERR_INVALID, "act: unknown activation %d", (int)act);
     return false;
 }

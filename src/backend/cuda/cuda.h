@@ -30,8 +30,9 @@
 VD_CU_BEGIN
 
 #define VD_CU_THREADS 256
-/* Doubles of the reduction scratch: the most partial sums one op may ask for (KL per variate). */
-#define VD_CU_ACC_CAP 65536
+/* Doubles of the reduction scratch: the most partial sums one op may ask for (KL per variate);
+ * also the most rows of a vd_cu_sum_rows launch, whose grid's y dimension stops at 65535. */
+#define VD_CU_ACC_CAP 65535
 
 struct vd_cu_conv_cache; /* cuda_conv.cu */
 
@@ -172,7 +173,7 @@ static void vd_cu_sum(vd_backend *be, const char *op, int64_t n, const F &f, dou
 /* `count` zeroed device doubles of the reduction scratch, NULL (failure recorded) past its cap.
  * Ops run in stream order, so every op may take the scratch from the start. */
 double *vd_cu_acc(vd_backend *be, const char *op, int count);
-/* out[k] (= or +=) (float)acc[k] for k < count, on the device. */
+/* out[k] (= or +=) (float)acc[k] for k < count, on the device (the float add of cpu_ref). */
 void vd_cu_store(vd_backend *be, const char *op, const double *acc, float *out, int count, bool add);
 
 /* Device scratch of at least `floats` floats for conv operands (grown, never shrunk). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/cuda_test.h"
 
 VD_CU_BEGIN
 
@@ -133,12 +134,13 @@ double *vd_cu_acc(vd_backend *be, const char *op, int count) {
     return cu->acc;
 }
 
+/* Rounded to float first, then added in float: cpu_ref's `out += (float)sum`. */
 struct store_f {
     const double *acc;
     float *out;
     bool add;
     VD_HD void operator()(int64_t k) const {
-        out[k] = add ? (float)((double)out[k] + acc[k]) : (float)acc[k];
+        out[k] = add ? out[k] + (float)acc[k] : (float)acc[k];
     }
 };
 
@@ -162,11 +164,11 @@ float *vd_cu_scratch(vd_backend *be, size_t floats) {
 
 bool vd_cu_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t) {
     if (t && t->data && t->n > 0 && t->h > 0 && t->w > 0 && t->c > 0 && t->ld >= t->c) return true;
-    if (!t || !t->data)
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: %s is missing", op, name);
+    if (!t) /* cpu_ref's words, so a bad call reads the same on every backend */
+        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s is missing", op, name);
     else
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: %s has shape [%d,%d,%d,%d] with ld %lld", op, name,
-                        t->n, t->h, t->w, t->c, (long long)t->ld);
+        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s [%d,%d,%d,%d] ld %lld is not valid", op,
+                        name, t->n, t->h, t->w, t->c, (long long)t->ld);
     return false;
 }
 
@@ -310,6 +312,19 @@ extern "C" bool vd_cuda_available(void) {
         (void)cudaGetLastError();
     }
     return known == 1;
+}
+
+extern "C" void *vd_cuda_managed_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMallocManaged(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return p;
+}
+
+extern "C" void vd_cuda_managed_free(void *p) {
+    cudaFree(p);
 }
 
 extern "C" vd_status vd_backend_create_cuda(vd_backend **out, int device, vd_err *err) {
