@@ -22,6 +22,8 @@ endif()
 
 file(GLOB VD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
 target_sources(vdvae PRIVATE ${VD_CUDA_SOURCES})
+# vdvae was created before CUDA was enabled, so it did not pick up the default above.
+set_target_properties(vdvae PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
 target_include_directories(vdvae PRIVATE ${VD_CUDNN_INCLUDE_DIR})
 target_link_libraries(vdvae PUBLIC CUDA::cudart_static ${VD_CUDNN_LIBRARY})
 target_compile_definitions(vdvae PUBLIC VD_HAVE_CUDA=1)

@@ -1,6 +1,6 @@
 /* The backends a test can check against cpu_ref, picked by its first argument: cpu (default,
- * oneDNN), cuda_emu (the CUDA backend's kernels as host loops, convolutions borrowed from
- * cpu_ref: runs everywhere) and cuda (a GPU, exact fp32: TF32 off). Buffers a test hands to
+ * oneDNN), cuda_emu (the CUDA backend's kernels as host loops, cuDNN's calls as loops: runs
+ * everywhere) and cuda (a GPU, exact fp32: TF32 off). Buffers a test hands to
  * both backends come from vd_test_host_alloc: managed memory under cuda, malloc otherwise. */
 #ifndef VD_TEST_BACKENDS_H
 #define VD_TEST_BACKENDS_H
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu_ref/ref.h"
 #include "backend/cuda/cuda_test.h"
 #include "backend/ops.h"
 #include "vd_test.h"
@@ -48,25 +47,12 @@ static inline void vd_test_host_free(void *p) {
     free(p);
 }
 
-/* The emulation with cpu_ref's convolutions: one table per process. */
-static inline vd_status vd_test_open_cuda_emu(vd_backend **out, vd_err *err) {
-    static vd_backend_i table;
-    vd_status st = vd_backend_create_cuda_emu(out, err);
-    if (st) return st;
-    table = *(*out)->i;
-    table.conv_fwd = vd_ref_conv_fwd;
-    table.conv_bwd_data = vd_ref_conv_bwd_data;
-    table.conv_bwd_weights = vd_ref_conv_bwd_weights;
-    (*out)->i = &table;
-    return VD_OK;
-}
-
 /* The picked backend: VD_OK; VD_ERR_UNSUPPORTED when this build or machine lacks it (the
  * caller skips: vd_test_backend_skip); anything else is a failure. */
 static inline vd_status vd_test_open_backend(vd_backend **out, int threads, vd_err *err) {
     *out = NULL;
     switch (vd_test_kind_now) {
-    case VD_TEST_CUDA_EMU: return vd_test_open_cuda_emu(out, err);
+    case VD_TEST_CUDA_EMU: return vd_backend_create_cuda_emu(out, err);
     case VD_TEST_CUDA: {
         vd_status st = vd_backend_create_cuda(out, 0, err);
         if (!st) vd_backend_allow_tf32(*out, false);

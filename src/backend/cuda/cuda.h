@@ -97,13 +97,15 @@ void vd_cu_launched(vd_backend *be, const char *op);
 #ifdef VD_CUDA_EMU
 
 template <class F> static void vd_cu_for(vd_backend *be, const char *op, int64_t n, const F &f) {
-    (void)be, (void)op;
+    (void)op;
+    if (be->status != VD_OK) return; /* as the GPU's launcher */
     for (int64_t i = 0; i < n; i++) f(i);
 }
 /* acc[r] += sum over i < n of f(r, i), for each row r < rows. */
 template <class F>
 static void vd_cu_sum_rows(vd_backend *be, const char *op, int rows, int64_t n, const F &f, double *acc) {
-    (void)be, (void)op;
+    (void)op;
+    if (be->status != VD_OK) return;
     for (int r = 0; r < rows; r++) {
         double s = 0;
         for (int64_t i = 0; i < n; i++) s += f(r, i);
@@ -233,7 +235,7 @@ void vd_cu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const 
 void vd_cu_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
 void vd_cu_scale(vd_backend *be, float a, float *x, size_t n);
 
-/* cuda_conv.cu (cuDNN; absent under VD_CUDA_EMU, whose tests borrow cpu_ref's convolutions) */
+/* cuda_conv.cu (cuDNN; under VD_CUDA_EMU its three library calls are loops) */
 void vd_cu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                     const float *b, const vd_tensor *y);
 void vd_cu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy, const float *w,

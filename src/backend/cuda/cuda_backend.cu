@@ -152,6 +152,9 @@ float *vd_cu_scratch(vd_backend *be, size_t floats) {
     vd_cuda *cu = vd_cu(be);
     if (floats <= cu->pre_cap) return cu->pre;
     if (cu->pre) {
+#ifndef VD_CUDA_EMU
+        cu_ok(be, cudaStreamSynchronize(cu->stream), "scratch"); /* queued kernels may read it */
+#endif
         count_bytes(be, -(ptrdiff_t)(cu->pre_cap * sizeof(float)));
         raw_free(be, cu->pre);
     }
@@ -200,8 +203,8 @@ static void cu_destroy(vd_backend *be) {
     vd_cuda *cu = &s->cu;
 #ifndef VD_CUDA_EMU
     cudaStreamSynchronize(cu->stream);
-    vd_cu_conv_destroy(be);
 #endif
+    vd_cu_conv_destroy(be);
     for (int i = 0; i < s->n_blocks; i++) raw_free(be, s->blocks[i].p); /* what the owner left */
     if (cu->pre) raw_free(be, cu->pre);
     if (cu->acc) raw_free(be, cu->acc);
@@ -223,15 +226,9 @@ static const vd_backend_i cuda_table = {
     .fill = vd_cu_fill,
     .copy = vd_cu_copy,
     .set_precision = cu_set_precision,
-#ifdef VD_CUDA_EMU
-    .conv_fwd = NULL, /* the emulation's tests plug in cpu_ref's */
-    .conv_bwd_data = NULL,
-    .conv_bwd_weights = NULL,
-#else
     .conv_fwd = vd_cu_conv_fwd,
     .conv_bwd_data = vd_cu_conv_bwd_data,
     .conv_bwd_weights = vd_cu_conv_bwd_weights,
-#endif
     .conv_bwd = NULL,
     .act_fwd = vd_cu_act_fwd,
     .act_bwd = vd_cu_act_bwd,
@@ -290,7 +287,7 @@ static cu_state *new_state(void) {
 VD_CU_END
 
 #ifdef VD_CUDA_EMU
-/* The emulation: host memory, loops for launches, no convolutions (tests plug cpu_ref's in). */
+/* The emulation: host memory, loops for launches, cuDNN's three calls as loops (cuda_conv.cu). */
 extern "C" vd_status vd_backend_create_cuda_emu(vd_backend **out, vd_err *err) {
     using namespace vd_cuda_emu;
     cu_state *s = new_state();
@@ -300,7 +297,11 @@ extern "C" vd_status vd_backend_create_cuda_emu(vd_backend **out, vd_err *err) {
 #else
 static vd_status no_gpu(vd_err *err, const char *what, cudaError_t e) {
     (void)cudaGetLastError();
-    return vd_errorf(err, VD_ERR_UNSUPPORTED, "backend 'cuda': no usable GPU (%s: %s)", what,
+    /* no driver reads as "driver version is insufficient": say what it usually means */
+    const char *why = e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice
+                          ? "no NVIDIA GPU with a CUDA 13 driver is visible; "
+                          : "";
+    return vd_errorf(err, VD_ERR_UNSUPPORTED, "backend 'cuda': no usable GPU (%s%s: %s)", why, what,
                      cudaGetErrorString(e));
 }
 

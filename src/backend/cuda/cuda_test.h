@@ -16,8 +16,9 @@ extern "C" {
 void *vd_cuda_managed_alloc(size_t bytes);
 void vd_cuda_managed_free(void *p);
 
-/* The CUDA backend's kernels as host loops over host memory, with no convolutions (its conv
- * entries are NULL: a test plugs cpu_ref's in). Defined by the vdvae_cuda_emu test library. */
+/* The CUDA backend's kernels as host loops over host memory, cuDNN's three convolution calls
+ * as plain loops (everything around them, packing, pads, transposes, is the GPU's code).
+ * Defined by the vdvae_cuda_emu test library. */
 vd_status vd_backend_create_cuda_emu(vd_backend **out, vd_err *err);
 
 #ifdef __cplusplus
