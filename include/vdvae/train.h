@@ -63,11 +63,14 @@ typedef struct vd_bench_scope {
 } vd_bench_scope;
 
 typedef struct vd_bench_result {
-    double step_seconds;       /* median forward + loss + backward time */
+    double step_seconds;       /* median forward + loss + backward time, to the step's end on
+                                * the device for an asynchronous backend */
     double images_per_second;
     double gflops;             /* training FLOPs (3x forward) per second */
     double fwd_gflop_per_image;
     double peak_rss_bytes;     /* of the whole process */
+    double device_peak_bytes;  /* most backend device memory held at once (cuda: its own
+                                * allocations, scratch and workspaces); 0: not tracked (CPU) */
     double arena_bytes;        /* the activation arena at this batch */
     double loss;               /* the last step's loss, a sanity figure */
     double mean_step_seconds;  /* the profile's reference: its times are means too */

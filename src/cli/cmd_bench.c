@@ -1,4 +1,4 @@
-/* vdvae bench: time forward+backward training steps of a config on a CPU backend. */
+/* vdvae bench: time forward+backward training steps of a config on a backend (CPU or GPU). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,23 +9,27 @@
 #include "vdvae/train.h"
 
 static void bench_help(void) {
-    printf("usage: vdvae bench CFG [--batch B] [--steps N] [--threads T] [--backend cpu|cpu_ref]\n"
+    printf("usage: vdvae bench CFG [--batch B] [--steps N] [--threads T] [--backend cpu|cpu_ref|cuda]\n"
            "                      [--profile] [--set section.key=value]...\n\n"
            "Time N training steps (forward, loss, backward; one untimed warm-up step first) of\n"
-           "the model CFG describes, on random images. Prints the median seconds per step,\n"
-           "images/s, achieved GFLOP/s (3x the forward FLOPs of `vdvae info`) and peak RSS.\n"
+           "the model CFG describes, on random images. Prints the median seconds per step (on a\n"
+           "GPU, to the end of the step's work there), images/s, achieved GFLOP/s (3x the\n"
+           "forward FLOPs of `vdvae info`), peak RSS and, on a GPU, the peak device memory the\n"
+           "backend held (parameters, gradients, activations, scratch, cuDNN workspace).\n"
            "Convolutions run in the config's [run] precision: --set run.precision=bf16 for\n"
-           "bf16 inputs and weights with float32 sums (cpu and cpu_ref backends).\n\n"
+           "bf16 inputs and weights with float32 sums.\n\n"
            "  -b, --batch B     batch size (default: train.batch_size)\n"
            "  -n, --steps N     timed steps (default 3)\n"
            "  -t, --threads T   OpenMP threads (default: all cores)\n"
-           "      --backend K   cpu (oneDNN + OpenMP, default) or cpu_ref (plain loops)\n"
+           "      --backend K   cpu (oneDNN + OpenMP), cpu_ref (plain loops) or cuda (a GPU;\n"
+           "                    configure with -DVD_CUDA=ON); default cuda where built and a GPU\n"
+           "                    is present, else cpu. This build has: %s\n"
            "      --profile     also print, per op family (conv direction x kernel x stride,\n"
            "                    activations, latents, KL, DMoL, ...), calls, ms and %% of a\n"
            "                    step and the convs' GFLOP/s, slowest first; then per block\n"
            "                    group (kind x resolution) forward, recompute and backward ms\n"
            "  -s, --set S.K=V   override a config value (repeatable)\n"
-           "  -h, --help        this help\n");
+           "  -h, --help        this help\n", vd_backend_names());
 }
 
 /* Where the step goes, per op family: wall time of the synchronous CPU ops. Columns are
@@ -85,10 +89,12 @@ static int run_bench(const char *cfg, const vd_cli_sets *sets, vd_bench_opts *o)
         } else {
             printf("%s: backend %s, precision %s, batch %d, %d steps, threads %d\n", cfg, o->backend,
                    hp->run.precision == VD_PREC_BF16 ? "bf16" : "fp32", o->batch, o->steps, o->threads);
-            printf("step          %.3f s (median)\n", r.step_seconds);
+            printf("step          %.4f s (median)\n", r.step_seconds); /* 0.1 ms: GPU steps are short */
             printf("images/s      %.2f\n", r.images_per_second);
             printf("GFLOP/s       %.1f (training FLOPs: 3 x %.3f GFLOP forward per image)\n", r.gflops, r.fwd_gflop_per_image);
             printf("peak RSS      %.1f MB (activation arena %.1f MB)\n", r.peak_rss_bytes / 1e6, r.arena_bytes / 1e6);
+            if (r.device_peak_bytes > 0) /* scripts/gpu-check.sh reads this line */
+                printf("peak device memory %.1f MiB\n", r.device_peak_bytes / 1048576.0);
             printf("loss          %.5f\n", r.loss);
             if (r.precision_note[0]) printf("note          %s\n", r.precision_note); /* bf16 slower here */
             if (o->profile) print_profile(&r), print_scopes(&r);

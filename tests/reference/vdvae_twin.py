@@ -518,7 +518,7 @@ def compute_loss(hp, x, logits, posts, priors, step, batch=None):
         a = torch.stack(kl_avg_bits) * math.log(2.0) if hp.loss.scaled_gamma else kls_t
         alpha = (n * a / a.sum()).detach()
     else:
-        alpha = torch.ones(n, dtype=torch.float64)
+        alpha = torch.ones(n, dtype=torch.float64, device=kls_t.device)
     beta = beta_schedule(hp, step)
     kl_term = beta * (alpha * kls_t).sum()
     kl_bits = kls_t.sum() / math.log(2.0)
