@@ -94,29 +94,28 @@ static void cu_dealloc(vd_backend *be, void *p) {
     vd_backend_fail(be, VD_ERR_INVALID, "dealloc: %p was not allocated by this backend", p);
 }
 
-/* Transfers are synchronous for the host: the source may be reused, the result read, on return. */
-static void cu_upload(vd_backend *be, void *dst, const void *src, size_t bytes) {
+/* Transfers are synchronous for the host: the source may be reused, the result read, on return.
+ * `to_device` picks the direction (the emulation copies either way). */
+static void transfer(vd_backend *be, void *dst, const void *src, size_t bytes, bool to_device) {
     if (!bytes) return;
 #ifdef VD_CUDA_EMU
-    (void)be;
+    (void)be, (void)to_device;
     memcpy(dst, src, bytes);
 #else
+    const char *what = to_device ? "upload" : "download";
+    cudaMemcpyKind kind = to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
     vd_cuda *cu = vd_cu(be);
-    if (cu_ok(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream), "upload"))
-        cu_ok(be, cudaStreamSynchronize(cu->stream), "upload");
+    if (cu_ok(be, cudaMemcpyAsync(dst, src, bytes, kind, cu->stream), what))
+        cu_ok(be, cudaStreamSynchronize(cu->stream), what);
 #endif
 }
 
+static void cu_upload(vd_backend *be, void *dst, const void *src, size_t bytes) {
+    transfer(be, dst, src, bytes, true);
+}
+
 static void cu_download(vd_backend *be, void *dst, const void *src, size_t bytes) {
-    if (!bytes) return;
-#ifdef VD_CUDA_EMU
-    (void)be;
-    memcpy(dst, src, bytes);
-#else
-    vd_cuda *cu = vd_cu(be);
-    if (cu_ok(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu->stream), "download"))
-        cu_ok(be, cudaStreamSynchronize(cu->stream), "download");
-#endif
+    transfer(be, dst, src, bytes, false);
 }
 
 double *vd_cu_acc(vd_backend *be, const char *op, int count) {
@@ -255,6 +254,8 @@ static const vd_backend_i cuda_table = {
     .optim_update = vd_cu_optim_update,
     .ema_update = vd_cu_ema_update,
     .scale = vd_cu_scale,
+    .pool_fwd = vd_cu_pool_fwd,
+    .resize_bilinear = vd_cu_resize_bilinear,
     .scope = NULL,
     .precision_note = NULL,
     .allow_tf32 = cu_allow_tf32,
