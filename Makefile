@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build test asan cuda fuzz demo bench info clean
+.PHONY: all deps build test asan cuda mpi fuzz demo bench info clean
 
 all: build
 
@@ -37,6 +37,14 @@ cuda: deps
 	cmake --build $(CUDA_BUILD) -j $(JOBS)
 	ctest --test-dir $(CUDA_BUILD) --output-on-failure -j $(JOBS) -R "cuda|^test_philox$$|^layering$$"
 
+# Data parallelism (VD_MPI=ON, Debian's OpenMPI): build it with warnings as errors and run the
+# tests that start ranks with mpirun on this machine (ctest label mpi: 2 ranks of 1 thread).
+MPI_BUILD ?= build-mpi
+mpi: deps
+	cmake -S . -B $(MPI_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Release -DVD_WERROR=ON -DVD_MPI=ON
+	cmake --build $(MPI_BUILD) -j $(JOBS)
+	ctest --test-dir $(MPI_BUILD) --output-on-failure -L mpi
+
 # libFuzzer targets for a bounded time: FUZZ_SECONDS in all, shared among the targets.
 FUZZ_SECONDS ?= 60
 fuzz: deps
@@ -49,4 +57,4 @@ bench: deps build
 	bash bench/run_all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD) $(MPI_BUILD)

@@ -34,6 +34,8 @@ need_python_module() {
       numpy) how="Debian: python3-numpy" ;;
       PIL) how="Debian: python3-pil" ;;
       tensorboard | safetensors) how="PyPI: $m, in third_party/venv" ;;
+      pytorch_fid | torch_fidelity) how="PyPI: ${m/_/-}, in third_party/venv" ;;
+      scipy) how="Debian: python3-scipy" ;;
       *) how="" ;;
     esac
     vd_skip "python module $m for $vd_python ($how; $VD_HOW)"
@@ -54,3 +56,16 @@ need_fashion_mnist() {
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); echo "ok: $1"; else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 finish() { echo "$1: $pass passed, $fail failed"; [ $fail -eq 0 ]; }
+
+# need_mpirun: OpenMPI's launcher for the data-parallel tests (tests/mpi_*.sh), or a skip.
+need_mpirun() {
+  command -v mpirun >/dev/null 2>&1 || vd_skip "mpirun (Debian: openmpi-bin; $VD_HOW)"
+}
+
+# vd_mpirun ARGS...: mpirun on this machine for tests: more ranks than cores allowed, as root too
+# (OpenMPI refuses root without these), shared memory without the cross-process copies that
+# containers which restrict ptrace refuse.
+vd_mpirun() {
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none \
+    mpirun --oversubscribe "$@"
+}

@@ -1,5 +1,6 @@
 /* Shared CLI plumbing: consistent error lines and exit codes for every subcommand. */
 #include "cli/cli_util.h"
+#include "dist/comm.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +13,7 @@ int vd_cli_add_set(vd_cli_sets *sets, const char *cmd, const char *arg) {
 }
 
 int vd_cli_fail(const char *cmd, const vd_err *err) {
-    fprintf(stderr, "vdvae %s: %s\n", cmd, err->msg);
+    fprintf(stderr, "vdvae %s%s: %s\n", cmd, vd_comm_world_tag(), err->msg); /* names the rank in a job */
     return vd_status_exit_code(err->code);
 }
 
@@ -24,4 +25,9 @@ int vd_cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "\n(see 'vdvae %s --help')\n", cmd);
     va_end(ap);
     return 2;
+}
+
+bool vd_cli_writer(void) {
+    vd_comm *c = vd_comm_world_peek();
+    return !c || c->rank == 0;
 }

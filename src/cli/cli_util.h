@@ -2,6 +2,8 @@
 #ifndef VD_CLI_UTIL_H
 #define VD_CLI_UTIL_H
 
+#include <stdbool.h>
+
 #include "vdvae/status.h"
 
 #define VD_CLI_MAX_SETS 256
@@ -15,6 +17,9 @@ typedef struct vd_cli_sets {
 int vd_cli_add_set(vd_cli_sets *sets, const char *cmd, const char *arg);
 /* Print "vdvae CMD: message" and return the exit code for err->code. */
 int vd_cli_fail(const char *cmd, const vd_err *err);
+/* Whether this process writes a command's files and summaries: the only one, or rank 0 of a
+ * data-parallel job (mpirun). */
+bool vd_cli_writer(void);
 /* Print "vdvae CMD: <fmt>" plus a hint to use --help; returns 2. */
 int vd_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

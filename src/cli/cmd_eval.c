@@ -29,7 +29,8 @@ static void eval_help(void) {
            "  --set S.K=V     a key of CFG (run.name picks the run, as in vdvae train) and of\n"
            "                  the run's saved config for this evaluation\n"
            "  --threads T     OpenMP threads (default: all)\n"
-           "  --backend NAME  %s (default cpu)\n"
+           "  --backend NAME  cpu, cpu_ref or cuda (a GPU; -DVD_CUDA=ON); default cuda where\n"
+           "                  built and a GPU is present, else cpu. This build has: %s\n"
            "  --drop-last     whole batches of train.batch_size only, leaving out the last\n"
            "                  partial one, as the reference's loader (to compare with it)\n"
            "  -q, --quiet     no summary on stdout\n"
@@ -75,7 +76,7 @@ static int run_eval(const char *cfg, eval_args *a) {
         a->o.samples_png = a->samples ? a->samples : samples;
         const char *js = a->json ? a->json : json;
         if (vd_eval_run(hp, &rd, &a->o, &r, &err)) rc = vd_cli_fail("eval", &err);
-        else if (!(rc = write_json(js, a->split, rd.hparams_path, &a->o, &r)) && !a->o.quiet)
+        else if (vd_cli_writer() && !(rc = write_json(js, a->split, rd.hparams_path, &a->o, &r)) && !a->o.quiet)
             printf("wrote %s and %s\n", js, a->o.samples_png);
     }
     free(hp);

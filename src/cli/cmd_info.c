@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "dist/comm.h"
 #include "vdvae/config.h"
 #include "vdvae/model.h"
 
@@ -105,6 +106,26 @@ static void print_totals(const vd_arch *a, int batch) {
     printf("  total %s\n", human_bytes(m.total, h1, sizeof h1));
 }
 
+/* How this config trains over several processes and hosts (README "Several processes and
+ * hosts"), and which numbers of ranks split its batch. */
+static void print_parallel(const vd_hparams *hp) {
+    int b = hp->train.batch_size;
+    char ns[160] = "";
+    for (int n = 1, at = 0; n <= b && n <= 64 && at < (int)sizeof ns - 8; n++)
+        if (b % n == 0) at += snprintf(ns + at, sizeof ns - (size_t)at, "%s%d", at ? ", " : "", n);
+    printf("\ndata parallel (this build %s):\n", vd_comm_have_mpi() ? "has MPI" : "has no MPI: configure with -DVD_MPI=ON");
+    printf("  one host:      mpirun -np N --bind-to socket vdvae train CFG --threads T   (N processes of T\n"
+           "                 threads: one per CPU socket; GPUs take the NCCL communicator, planned)\n"
+           "  several hosts: mpirun -np N --hostfile HOSTS --bind-to socket vdvae train CFG --dir DIR\n"
+           "                 (HOSTS: one line \"hostname slots=K\" per host; DIR shared by the hosts, or\n"
+           "                 the same copy on each)\n"
+           "  vdvae eval and vdvae synth run the same way; rank 0 writes logs, images and checkpoints;\n"
+           "  SIGUSR1 to mpirun stops every rank after its step with a checkpoint\n");
+    printf("  each rank takes train.batch_size / N of every batch of %d: N in {%s}\n", b, ns);
+    printf("  run.num_gpus = %d is not read: the number of processes is mpirun's -np N (the reference\n"
+           "  divided the batch by it); the same seed gives the same training for any N\n", hp->run.num_gpus);
+}
+
 /* A config that cannot be read or built is bad input to info: exit 2, path in the message. */
 static int load_fail(const char *cfg, vd_err *err) {
     if (!strstr(err->msg, cfg)) vd_err_prefix(err, "%s", cfg);
@@ -130,6 +151,7 @@ static int run_info(const char *cfg, int batch, const vd_cli_sets *sets, bool pa
     print_blocks(&a);
     if (params) print_params(&a);
     print_totals(&a, batch);
+    print_parallel(hp);
     vd_arch_free(&a);
     free(hp);
     return rc;

@@ -45,8 +45,10 @@ static void synth_help(void) {
            "  --drop-last        reconstruction: whole batches of synthesis.batch_size only, as the\n"
            "                     reference's loader (to compare with it)\n"
            "  --threads T        CPU threads\n"
+           "  --backend NAME     cpu, cpu_ref or cuda (a GPU; -DVD_CUDA=ON); default cuda\n"
+           "                     where built and a GPU is present, else cpu. This build has: %s\n"
            "  -q, --quiet        no progress or summary\n"
-           "  -h, --help         this help\n");
+           "  -h, --help         this help\n", vd_backend_names());
 }
 
 typedef struct synth_args {

@@ -6,13 +6,14 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "run/job.h"
 #include "vdvae/config.h"
 #include "vdvae/run.h"
 #include "vdvae/train.h"
 
 static void train_help(void) {
     printf("usage: vdvae train CFG [--set section.key=value]... [--dir DIR] [--steps N] [--time S]\n"
-           "                      [--threads T] [--backend cpu|cpu_ref] [--log-every N] [--quiet]\n\n"
+           "                      [--threads T] [--backend cpu|cpu_ref|cuda] [--log-every N] [--quiet]\n\n"
            "Train the model CFG describes. The run is named by [run] name: the first run saves\n"
            "the effective config as DIR/logs-<name>/hparams-<name>.cfg; later runs of that name\n"
            "use the saved file (listing the keys where CFG differs) and resume from the newest\n"
@@ -27,10 +28,11 @@ static void train_help(void) {
            "  --steps N                stop after N steps of this invocation (then checkpoint)\n"
            "  --time S                 stop after S seconds of training (then checkpoint)\n"
            "  --threads T              OpenMP threads (default: all cores)\n"
-           "  --backend K              cpu (default) or cpu_ref\n"
+           "  --backend K              cpu, cpu_ref or cuda (a GPU); default cuda where built\n"
+           "                           and a GPU is present, else cpu. This build has: %s\n"
            "  --log-every N            progress line interval when not on a terminal (default 50)\n"
            "  --quiet                  no progress output\n"
-           "  -h, --help               this help\n");
+           "  -h, --help               this help\n", vd_backend_names());
 }
 
 static void report_run(const vd_rundir *rd, const char *differ) {
@@ -60,19 +62,20 @@ static int run_train(const char *cfg, const char *dir, const vd_cli_sets *sets, 
     char *differ = malloc(8192);
     vd_rundir rd;
     vd_run_lock lock = VD_RUN_LOCK_NONE;
+    vd_comm *job = NULL;
     int rc = 0;
-    /* The lock comes before vd_rundir_open, which may save --set overrides into the run's
-     * config, and is held until training ends: a second writer changes nothing. */
+    /* The lock (rank 0's, in a data-parallel job) comes before vd_rundir_open, which may save
+     * --set overrides into the run's config, and is held until training ends: a second writer
+     * changes nothing. */
     if (!given || !eff || !differ) {
         vd_errorf(&err, VD_ERR_NOMEM, "out of memory");
         rc = vd_cli_fail("train", &err);
-    } else if (vd_hparams_load(given, cfg, sets->items, sets->n, &err) ||
-               vd_rundir_paths(&rd, dir, given->run.name, &err) || vd_rundir_lock(&rd, &lock, &err) ||
-               vd_rundir_open(&rd, dir, given, sets->items, sets->n, eff, differ, 8192, &err)) {
+    } else if (vd_comm_world(&job, &err) || vd_hparams_load(given, cfg, sets->items, sets->n, &err) ||
+               vd_rundir_open_job(job, &rd, dir, given, sets->items, sets->n, eff, differ, 8192, &lock, &err)) {
         rc = vd_cli_fail("train", &err);
     } else {
         bool early = false;
-        if (!o->quiet) report_run(&rd, differ);
+        if (!o->quiet && job->rank == 0) report_run(&rd, differ);
         if (vd_train_run(eff, &rd, o, &early, &err)) rc = vd_cli_fail("train", &err);
     }
     vd_rundir_unlock(&lock);

@@ -89,6 +89,12 @@ typedef struct vd_net {
     float *sums;                 /* device: [0] output nll sum, [1 + i] KL sum of latent i */
     vd_net_block *blocks;        /* one per arch block */
     int *latent_block;           /* [n_td]: block index of each latent group */
+    /* Optional (NULL: not called): vd_net_backward calls it once a block's backward is done,
+     * for each contiguous range of that block's parameter gradients (floats into grads), which
+     * nothing later in the pass touches: a data-parallel trainer starts summing them over its
+     * ranks while the blocks below are still in backward. Every float is reported once a pass. */
+    void (*grads_final)(void *ctx, int64_t offset, int64_t n);
+    void *grads_final_ctx;
 } vd_net;
 
 typedef struct vd_net_opts {

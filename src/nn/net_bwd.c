@@ -171,6 +171,25 @@ static void zero_skip_grads(vd_net *net) {
     }
 }
 
+/* Block i's parameter gradients are final (each parameter belongs to the one block that uses
+ * it): report them in runs of adjacent tensors. A scan of the table per block, a few thousand
+ * compares a step, keeps the net free of a second index. */
+static void report_final(vd_net *net, int i) {
+    const vd_arch *a = net->arch;
+    int64_t off = 0, len = 0;
+    for (int p = 0; p < a->n_params; p++) {
+        const vd_param *q = &a->params[p];
+        if (q->block != i) continue;
+        if (len && q->offset == off + len) {
+            len += q->numel;
+            continue;
+        }
+        if (len) net->grads_final(net->grads_final_ctx, off, len);
+        off = q->offset, len = q->numel;
+    }
+    if (len) net->grads_final(net->grads_final_ctx, off, len);
+}
+
 void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, const float *kl_scale) {
     const vd_arch *a = net->arch;
     vd_backend *be = net->be;
@@ -212,6 +231,7 @@ void vd_net_backward(vd_net *net, const vd_noise *noise, float recon_scale, cons
             break;
         }
         }
+        if (net->grads_final) report_final(net, i);
     }
     vd_backend_scope(be, "", -1);
 }

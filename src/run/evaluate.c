@@ -10,9 +10,11 @@
 #include "vdvae/image.h"
 #include "vdvae/rng.h"
 
-/* MoL samples at temperature 1 of the net's output, drawn with batch b's output stream. */
+/* MoL samples at temperature 1 of the net's output, drawn with batch b's output stream (for a
+ * session sharded by rows, the draws of its rows). */
 static void sample_outputs(vd_session *s, int64_t b) {
-    vd_noise out = {.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream((uint32_t)b, VD_SITE_EVAL_OUTPUT)};
+    vd_noise out;
+    vd_session_output_noise_rows(s, (uint32_t)b, VD_SITE_EVAL_OUTPUT, &out);
     vd_net_sample_output(&s->net, 1.f, &out, s->samples);
 }
 
@@ -39,7 +41,7 @@ static vd_status eval_batch(vd_session *s, vd_loader *loader, int64_t b, int64_t
     if (!st) st = vd_net_set_batch(&s->net, count, err);
     if (st) return st;
     vd_session_upload_batch(s);
-    vd_session_noise(s, s->noise, (uint32_t)b, VD_SITE_EVAL);
+    vd_session_noise_rows(s, s->noise, (uint32_t)b, VD_SITE_EVAL);
     vd_net_forward(&s->net, s->noise);
     s->be->i->download(s->be, s->sums, s->net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     if ((st = vd_backend_check(s->be, err))) return st;
@@ -59,6 +61,8 @@ void vd_eval_sums_add(vd_eval_sums *e, const vd_session *s, int count) {
     e->images += count;
 }
 
+static vd_status sum_over_ranks(vd_session *s, vd_eval_sums *e, vd_err *err);
+
 vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
                               vd_eval_sums *sums, vd_err *err) {
     *sums = (vd_eval_sums){.kl_blocks = calloc((size_t)s->arch.n_td, sizeof(double))};
@@ -68,7 +72,71 @@ vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batche
     vd_status st = vd_loader_seek(loader, (vd_loader_pos){0, 0}, err);
     for (int64_t b = 0; b < n_batches && !st; b++) st = eval_batch(s, loader, b, step, sums, err);
     vd_status back = vd_net_set_batch(&s->net, s->net.max_batch, NULL); /* cannot fail: in range */
+    if (!st && vd_session_world(s) > 1) st = sum_over_ranks(s, sums, err);
     return st ? st : back;
+}
+
+/* The fields of an evaluation's sums as one vector: [recon, kl, nelbo, ssim, batches, images,
+ * kl_blocks...]. */
+#define EVAL_FIXED 6
+
+static void sums_to(const vd_eval_sums *e, int n_td, double *v) {
+    double fixed[EVAL_FIXED] = {e->recon, e->kl, e->nelbo, e->ssim, e->batches, (double)e->images};
+    memcpy(v, fixed, sizeof fixed);
+    for (int i = 0; i < n_td; i++) v[EVAL_FIXED + i] = e->kl_blocks[i];
+}
+
+/* Adds v to e in the order a single evaluation adds its batches. */
+static void sums_add(vd_eval_sums *e, int n_td, const double *v) {
+    e->recon += v[0], e->kl += v[1], e->nelbo += v[2], e->ssim += v[3], e->batches += v[4];
+    e->images += (int)v[5];
+    for (int i = 0; i < n_td; i++) e->kl_blocks[i] += v[EVAL_FIXED + i];
+}
+
+/* Rows sharded: each rank added its rows of every batch with weights of its own batch size, so
+ * the ratios of the sums over the ranks (nelbo / batches: every image once) are those of one
+ * process. */
+static vd_status sum_over_ranks(vd_session *s, vd_eval_sums *e, vd_err *err) {
+    int n_td = s->arch.n_td;
+    double *v = malloc((size_t)(EVAL_FIXED + n_td) * sizeof *v);
+    if (!v) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    sums_to(e, n_td, v);
+    vd_status st = s->comm->i->sum_f64(s->comm, v, (size_t)(EVAL_FIXED + n_td), "the evaluation sums", err);
+    if (!st) {
+        double *keep = e->kl_blocks;
+        *e = (vd_eval_sums){.kl_blocks = keep};
+        memset(keep, 0, (size_t)n_td * sizeof *keep);
+        sums_add(e, n_td, v);
+    }
+    free(v);
+    return st;
+}
+
+vd_status vd_session_evaluate_split(vd_session *s, vd_comm *comm, vd_loader *loader, int64_t n_batches,
+                                    int64_t step, vd_eval_sums *sums, vd_err *err) {
+    int n_td = s->arch.n_td, k = EVAL_FIXED + n_td;
+    *sums = (vd_eval_sums){.kl_blocks = calloc((size_t)n_td, sizeof(double))};
+    int64_t per_epoch = vd_loader_batches_per_epoch(loader);
+    if (n_batches > per_epoch) n_batches = per_epoch;
+    /* one row of k per batch, zero but for this rank's batches: the sum over ranks is every
+     * batch's own numbers, exactly (x + 0 = x) */
+    double *rec = calloc((size_t)(n_batches * k), sizeof *rec);
+    vd_eval_sums one = {.kl_blocks = calloc((size_t)n_td, sizeof(double))};
+    vd_status st = sums->kl_blocks && rec && one.kl_blocks ? VD_OK : vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    for (int64_t b = comm->rank; b < n_batches && !st; b += comm->size) {
+        memset(one.kl_blocks, 0, (size_t)n_td * sizeof(double));
+        one = (vd_eval_sums){.kl_blocks = one.kl_blocks};
+        st = vd_loader_seek(loader, (vd_loader_pos){0, (uint64_t)b}, err);
+        if (!st) st = eval_batch(s, loader, b, step, &one, err);
+        if (!st) sums_to(&one, n_td, rec + b * k);
+    }
+    vd_status back = vd_net_set_batch(&s->net, s->net.max_batch, NULL); /* cannot fail: in range */
+    if (!st) st = back;
+    if (!st) st = comm->i->sum_f64(comm, rec, (size_t)(n_batches * k), "the evaluation's batches", err);
+    for (int64_t b = 0; b < n_batches && !st; b++) sums_add(sums, n_td, rec + b * k);
+    free(rec);
+    free(one.kl_blocks);
+    return st;
 }
 
 void vd_session_reconstructions(vd_session *s, int n, float *out) {

@@ -41,6 +41,10 @@ vd_status vd_session_open(vd_session *s, const vd_hparams *hp, const vd_session_
 
 void vd_session_close(vd_session *s) {
     if (s->be && s->samples) s->be->i->dealloc(s->be, s->samples);
+    for (int i = 0; s->be && s->row_noise && i < s->arch.n_td; i++)
+        if (s->row_noise[i]) s->be->i->dealloc(s->be, s->row_noise[i]);
+    if (s->be && s->row_out_noise) s->be->i->dealloc(s->be, s->row_out_noise);
+    free(s->row_noise), free(s->row_host);
     free(s->batch), free(s->host), free(s->sums), free(s->noise);
     vd_loss_free(&s->loss);
     if (s->net.arch) vd_net_free(&s->net);

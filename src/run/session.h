@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "backend/ops.h"
+#include "dist/comm.h"
 #include "nn/loss.h"
 #include "nn/net.h"
 #include "vdvae/checkpoint.h"
@@ -45,6 +46,13 @@ typedef struct vd_session {
     float *samples;        /* device [B, max(R, out_res)^2, C]: sampled outputs */
     float *sums;           /* host [1 + n_td]: the forward's NLL and KL sums */
     vd_noise *noise;       /* [n_td] */
+    /* Data parallel over rows (src/run/session_rows.c; NULL comm or one rank: not sharded):
+     * the net holds this rank's rows of each global batch, drawn with the noise those rows
+     * have in one process's batch. */
+    vd_comm *comm;
+    float **row_noise;     /* device [n_td]: the rows' latent noise, given to the ops */
+    float *row_out_noise;  /* device: the rows' uniforms of the output sampler */
+    float *row_host;       /* host staging of one of those */
 } vd_session;
 
 vd_status vd_session_open(vd_session *s, const vd_hparams *hp, const vd_session_opts *o, vd_err *err);
@@ -66,6 +74,27 @@ void vd_session_upload_batch(vd_session *s);
 /* noise[i] for latent group i (n_td of them): Philox under run.seed at stream (at, site + i),
  * so a draw depends on where it is used, never on threads or on what ran before. */
 void vd_session_noise(const vd_session *s, vd_noise *noise, uint32_t at, uint32_t site);
+
+/* ---- data parallel over rows (src/run/session_rows.c) ------------------------------------
+ * With a comm of N > 1 ranks, every global batch of B images is split by rows as the loader
+ * shards it (rank r, local row j = global row j * N + r: torch's DistributedSampler order),
+ * each rank's net running B / N of them. A random draw of the model is indexed by the element's
+ * place in the batch, so the rows draw the noise of their global rows: given to the ops,
+ * filled from the same Philox streams; the loss sums are summed over the ranks. Then N ranks
+ * compute what one process computes on the whole batch, up to the order of float sums. */
+
+/* Shard the session's rows over comm (kept, not owned); nothing to do for one rank. */
+vd_status vd_session_shard_rows(vd_session *s, vd_comm *comm, vd_err *err);
+/* Ranks sharing each batch: 1 when not sharded. */
+int vd_session_world(const vd_session *s);
+/* vd_session_noise for the rows this rank holds of a global batch (its plain draws when not
+ * sharded). */
+void vd_session_noise_rows(vd_session *s, vd_noise *noise, uint32_t at, uint32_t site);
+/* The output sampler's noise at stream (at, site) for this rank's rows (vd_net_sample_output). */
+void vd_session_output_noise_rows(vd_session *s, uint32_t at, uint32_t site, vd_noise *out);
+/* A digest of n device buffers of arch.total_floats floats (the weights a rank holds), through
+ * s->host-sized staging of its own. */
+vd_status vd_session_digest(vd_session *s, const float *const *bufs, int n, uint64_t *digest, vd_err *err);
 
 /* ---- evaluation over a split (src/run/evaluate.c) ---------------------------------------- */
 
@@ -89,9 +118,17 @@ void vd_eval_sums_add(vd_eval_sums *e, const vd_session *s, int count);
  * on its real images only (vd_net_set_batch); the net is back at its full batch afterwards.
  * Noise: (seed, batch index, eval sites), the same every time, and for an image the same
  * whatever the size of its batch. s->batch keeps the last batch's images (and zeros past
- * them). Free sums->kl_blocks with free(). */
+ * them). Sharded by rows (vd_session_shard_rows; whole batches, the loader sharded alike):
+ * each rank runs its rows with their noise and the sums are added over the ranks, on every
+ * rank. Free sums->kl_blocks with free(). */
 vd_status vd_session_evaluate(vd_session *s, vd_loader *loader, int64_t n_batches, int64_t step,
                               vd_eval_sums *sums, vd_err *err);
+
+/* The same over the ranks of comm by whole batches (vdvae eval): rank r runs batches r, r + N,
+ * ... of the loader (rank 0's world, not sharded) with the session's full batch, and every rank
+ * adds up every batch in order: the very sums one process gets, on every rank. */
+vd_status vd_session_evaluate_split(vd_session *s, vd_comm *comm, vd_loader *loader,
+                                    int64_t n_batches, int64_t step, vd_eval_sums *sums, vd_err *err);
 
 /* MoL samples of the last evaluated batch at temperature 1 (its first n images, n at most
  * the images it had, into host out [n, R, R, C]), drawn as the evaluation draws its first

@@ -1,6 +1,7 @@
 /* vd_synth_run: the session of a trained run built for synthesis.batch_size with the weights
  * of one checkpoint, then the requested inference mode; plus what the modes share (progress,
- * PNG files). */
+ * PNG files). Under mpirun every rank loads the same config and weights (checked), the modes
+ * share out their batches (vd_synth_batches) and rank 0 writes the files. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +11,14 @@
 
 #include "core/fs.h"
 #include "core/util.h"
+#include "dist/agree.h"
+#include "run/job.h"
 #include "synth/synth_internal.h"
 #include "vdvae/checkpoint.h"
 #include "vdvae/image.h"
 
 void vd_synth_progress(vd_synth *s, const char *what, int64_t done, int64_t total) {
-    if (s->o->quiet || total <= 0) return;
+    if (s->o->quiet || !s->writer || total <= 0) return;
     double el = vd_now_seconds() - s->t_start;
     if (s->tty) {
         int w = 30, fill = (int)(w * done / total);
@@ -60,7 +63,7 @@ static vd_status setup(vd_synth *s, vd_err *err) {
     const vd_hparams *hp = s->hp;
     /* encoding and div_stats read block internals after a forward: no checkpointing */
     vd_session_opts so = {.backend = s->o->backend, .threads = s->o->threads, .batch = hp->synthesis.batch_size,
-                          .keep_internals = true, .quiet = s->o->quiet};
+                          .keep_internals = true, .quiet = s->o->quiet || !s->writer};
     vd_status st = vd_session_open(&s->ses, hp, &so, err);
     if (st) return st;
     int n_td = s->ses.arch.n_td;
@@ -78,9 +81,18 @@ static vd_status load_weights(vd_synth *s, vd_err *err) {
     bool plain = s->o->no_ema;
     vd_status st = vd_session_checkpoint(s->rd, s->o->checkpoint, path, sizeof path, err);
     if (!st) st = vd_session_load_weights(&s->ses, path, plain, &cs, err);
+    if (s->comm->size > 1) { /* every rank the same weights, or none goes on */
+        uint64_t digest = 0;
+        const float *w = s->ses.net.params;
+        char desc[256];
+        st = vd_dist_agree_status(s->comm, st, err);
+        if (!st) st = vd_session_digest(&s->ses, &w, 1, &digest, err);
+        snprintf(desc, sizeof desc, "%.200s (step %lld), digest %016llx", path, (long long)cs.step, (unsigned long long)digest);
+        if (!st) st = vd_dist_agree_digest(s->comm, "the checkpoint synthesised from", digest, desc, err);
+    }
     if (st) return st;
     s->step = cs.step;
-    if (!s->o->quiet) printf("%s weights of %s (step %lld)\n", plain ? "plain" : "EMA", path, (long long)cs.step);
+    if (!s->o->quiet && s->writer) printf("%s weights of %s (step %lld)\n", plain ? "plain" : "EMA", path, (long long)cs.step);
     return VD_OK;
 }
 
@@ -105,12 +117,23 @@ vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth
     vd_synth_mode mode = hp->synthesis.synthesis_mode;
     vd_synth s = {.hp = hp, .rd = rd, .o = o, .tty = isatty(STDERR_FILENO)};
     memset(r, 0, sizeof *r);
+    vd_status st = vd_comm_world(&s.comm, err);
+    if (st) return st;
+    s.writer = s.comm->rank == 0;
+    if (s.comm->size > 1 && (mode == VD_SYNTH_ENCODING || mode == VD_SYNTH_DECODING)) {
+        s.comm->failed_together = true; /* every rank refuses alike */
+        return vd_errorf(err, VD_ERR_UNSUPPORTED, "synthesis mode %s does not run over several ranks yet: run it as one "
+                         "process (without mpirun)", mode == VD_SYNTH_ENCODING ? "encoding" : "decoding");
+    }
     int n = o->out_dir ? snprintf(s.out_dir, sizeof s.out_dir, "%s", o->out_dir)
                        : snprintf(s.out_dir, sizeof s.out_dir, "%s/synthesis-%s", rd->logs_dir, mode_name(mode));
     if (n >= (int)sizeof s.out_dir) return vd_errorf(err, VD_ERR_INVALID, "output directory path too long");
-    vd_status st = setup(&s, err);
+    st = vd_hparams_agree(s.comm, hp, err);
+    if (!st) st = setup(&s, err);
+    if (s.comm->size > 1) st = vd_dist_agree_status(s.comm, st, err);
     if (!st) st = load_weights(&s, err);
-    if (!st) st = vd_mkdirs(s.out_dir, err);
+    if (!st && s.writer) st = vd_mkdirs(s.out_dir, err);
+    if (s.comm->size > 1) st = vd_dist_agree_status(s.comm, st, err);
     if (!st) {
         s.t_start = vd_now_seconds();
         if (mode == VD_SYNTH_GENERATION) st = vd_synth_generation(&s, r, err);

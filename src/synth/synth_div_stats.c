@@ -1,6 +1,8 @@
 /* div_stats: the average KL of every variate over a subset of the training set (the
  * statistic that ranks variates for masked reconstruction and encoding), written as one
- * float32 .npy; and the masks that keep the top variate_masks_quantile of it. */
+ * float32 .npy; and the masks that keep the top variate_masks_quantile of it. Under mpirun
+ * each rank sums its batches (every N-th) and the sums meet in one all-reduce: the numbers of
+ * one process up to the order of the float sums. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +27,13 @@ static void stats_path(const vd_synth *s, char *buf, size_t cap) {
     else snprintf(buf, cap, "%s/synthesis-div_stats/div_stats.npy", s->rd->logs_dir);
 }
 
-/* KL sums per variate over nb batches of the loader into device kl[g] [V]. */
+/* KL sums per variate over this rank's batches of nb (every N-th) into device kl[g] [V]. */
 static vd_status accumulate(vd_synth *s, vd_loader *ld, int64_t nb, float **kl, vd_err *err) {
     vd_net_latents lat = {.posterior_temperature = 1.f, .kl_per_variate = kl};
     vd_status st = VD_OK;
-    for (int64_t j = 0; j < nb && !st; j++) {
+    int N = s->comm->size;
+    for (int64_t j = s->comm->rank; j < nb && !st; j += N) {
+        if (N > 1 && (st = vd_loader_seek(ld, (vd_loader_pos){0, (uint64_t)j}, err))) break;
         if ((st = vd_loader_next(ld, s->ses.batch, NULL, err))) break;
         vd_session_upload_batch(&s->ses);
         vd_session_noise(&s->ses, s->ses.noise, (uint32_t)j, VD_SITE_SYNTH_POSTERIOR);
@@ -40,17 +44,28 @@ static vd_status accumulate(vd_synth *s, vd_loader *ld, int64_t nb, float **kl, 
     return st;
 }
 
-/* Sums to bits per variate per position per image, rows padded with NaN to vmax. */
+/* Sums (over the ranks) to bits per variate per position per image, rows padded with NaN to
+ * vmax. */
 static vd_status collect(vd_synth *s, float **kl, int64_t images, int vmax, float *out, vd_err *err) {
     const vd_arch *a = &s->ses.arch;
+    double *sum = malloc((size_t)a->n_td * vmax * sizeof *sum);
+    if (!sum) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     for (int g = 0; g < a->n_td; g++) {
         const vd_block *b = &a->blocks[s->ses.net.latent_block[g]];
         float *row = out + (size_t)g * vmax;
         s->ses.be->i->download(s->ses.be, row, kl[g], (size_t)b->n_variates * sizeof(float));
-        double scale = 1.0 / ((double)b->res_out * b->res_out * (double)images * M_LN2);
-        for (int v = 0; v < vmax; v++) row[v] = v < b->n_variates ? (float)(row[v] * scale) : NAN;
+        for (int v = 0; v < vmax; v++) sum[(size_t)g * vmax + v] = v < b->n_variates ? row[v] : 0;
     }
-    return vd_backend_check(s->ses.be, err);
+    vd_status st = vd_backend_check(s->ses.be, err);
+    if (!st) st = s->comm->i->sum_f64(s->comm, sum, (size_t)a->n_td * vmax, "the div_stats sums", err);
+    for (int g = 0; g < a->n_td && !st; g++) {
+        const vd_block *b = &a->blocks[s->ses.net.latent_block[g]];
+        float *row = out + (size_t)g * vmax;
+        double scale = 1.0 / ((double)b->res_out * b->res_out * (double)images * M_LN2);
+        for (int v = 0; v < vmax; v++) row[v] = v < b->n_variates ? (float)(sum[(size_t)g * vmax + v] * scale) : NAN;
+    }
+    free(sum);
+    return st;
 }
 
 vd_status vd_synth_div_stats(vd_synth *s, vd_synth_result *r, vd_err *err) {
@@ -82,9 +97,9 @@ vd_status vd_synth_div_stats(vd_synth *s, vd_synth_result *r, vd_err *err) {
     char path[VD_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/div_stats.npy", s->out_dir);
     int64_t shape[2] = {n_td, vmax};
-    if (!st) st = vd_npy_write(path, VD_DTYPE_F32, 2, shape, stats, err);
+    if (!st && s->writer) st = vd_npy_write(path, VD_DTYPE_F32, 2, shape, stats, err);
     r->images = (int)(nb * s->ses.net.batch);
-    if (!st && !s->o->quiet)
+    if (!st && !s->o->quiet && s->writer)
         printf("wrote %s: average KL per variate (bits) of %d latent groups over %d training images\n", path, n_td, r->images);
     if (ld) vd_loader_free(ld);
     vd_images_free(&im);

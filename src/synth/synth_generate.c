@@ -1,6 +1,7 @@
 /* Generation: for every temperature setting, n_generation_batches batches from the prior,
  * each image a PNG and a grid per setting. The noise of setting k, batch j is the Philox
- * stream ((k << 24) | j, site), so images do not depend on threads or on other settings. */
+ * stream ((k << 24) | j, site), so images do not depend on threads or on other settings, nor
+ * on which rank of a job draws them (rank 0 writes them all). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +20,42 @@ static void generate_batch(vd_synth *s, int k, int j) {
     vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);
 }
 
-static vd_status one_setting(vd_synth *s, int k, float *grid, int64_t *done, int64_t total, vd_err *err) {
-    int b = s->ses.net.batch, res = s->ses.out_res, n_grid = 0;
-    size_t img = (size_t)res * res * s->ses.arch.image_ch;
+/* Setting k's grid gathers its first GRID_MAX images while its batches are written. */
+typedef struct gen_ctx {
+    float *grid;
+    int n_grid;
+    int64_t total;
+} gen_ctx;
+
+/* Batch idx = k * n_generation_batches + j: setting k, batch j; its images into rec. */
+static vd_status gen_compute(vd_synth *s, int64_t idx, void *rec, void *ctx, vd_err *err) {
+    (void)ctx;
+    int nb = s->hp->synthesis.n_generation_batches, k = (int)(idx / nb), j = (int)(idx % nb);
+    size_t img = (size_t)s->ses.out_res * s->ses.out_res * s->ses.arch.image_ch;
     vd_arch_latent_temps(&s->ses.arch, s->hp->model.n_down, &s->hp->synthesis.temperature_settings[k], s->temps);
+    generate_batch(s, k, j);
+    s->ses.be->i->download(s->ses.be, rec, s->ses.samples, (size_t)s->ses.net.batch * img * sizeof(float));
+    return vd_backend_check(s->ses.be, err);
+}
+
+static vd_status gen_consume(vd_synth *s, int64_t idx, const void *rec, void *ctx, vd_err *err) {
+    gen_ctx *g = ctx;
+    int nb = s->hp->synthesis.n_generation_batches, k = (int)(idx / nb), j = (int)(idx % nb);
+    int b = s->ses.net.batch, res = s->ses.out_res;
+    size_t img = (size_t)res * res * s->ses.arch.image_ch;
+    const float *x = rec;
     vd_status st = VD_OK;
     char path[VD_PATH_MAX + 64];
-    for (int j = 0; j < s->hp->synthesis.n_generation_batches && !st; j++) {
-        generate_batch(s, k, j);
-        s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, b * img * sizeof(float));
-        if ((st = vd_backend_check(s->ses.be, err))) break;
-        for (int i = 0; i < b && !st; i++) {
-            snprintf(path, sizeof path, "%s/setup-%d-image-%04d.png", s->out_dir, k, j * b + i);
-            st = vd_synth_write_png(s, path, s->ses.host + i * img, res, err);
-            if (n_grid < GRID_MAX) memcpy(grid + n_grid++ * img, s->ses.host + i * img, img * sizeof(float));
-        }
-        vd_synth_progress(s, "generation", ++*done, total);
+    for (int i = 0; i < b && !st; i++) {
+        snprintf(path, sizeof path, "%s/setup-%d-image-%04d.png", s->out_dir, k, j * b + i);
+        st = vd_synth_write_png(s, path, x + i * img, res, err);
+        if (g->n_grid < GRID_MAX) memcpy(g->grid + g->n_grid++ * img, x + i * img, img * sizeof(float));
     }
+    vd_synth_progress(s, "generation", idx + 1, g->total);
+    if (st || j != nb - 1) return st;
     snprintf(path, sizeof path, "%s/setup-%d-grid.png", s->out_dir, k);
-    if (!st) st = vd_synth_write_grid(s, path, grid, n_grid, res, err);
+    st = vd_synth_write_grid(s, path, g->grid, g->n_grid, res, err);
+    g->n_grid = 0; /* the next setting's grid */
     return st;
 }
 
@@ -49,12 +67,13 @@ vd_status vd_synth_generation(vd_synth *s, vd_synth_result *r, vd_err *err) {
     size_t img = (size_t)s->ses.out_res * s->ses.out_res * s->ses.arch.image_ch;
     float *grid = malloc(GRID_MAX * img * sizeof *grid);
     if (!grid) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    int64_t done = 0, total = (int64_t)n_set * n_batches;
-    vd_status st = VD_OK;
-    for (int k = 0; k < n_set && !st; k++) st = one_setting(s, k, grid, &done, total, err);
+    int64_t total = (int64_t)n_set * n_batches;
+    gen_ctx ctx = {.grid = grid, .total = total};
+    vd_status st = vd_synth_batches(s, total, (size_t)s->ses.net.batch * img * sizeof(float), gen_compute, gen_consume,
+                                    &ctx, err);
     free(grid);
     r->images = (int)(total * s->ses.net.batch);
-    if (!st && !s->o->quiet)
+    if (!st && !s->o->quiet && s->writer)
         printf("generated %d images for %d temperature settings in %s\n", r->images, n_set, s->out_dir);
     return st;
 }

@@ -20,7 +20,19 @@ typedef struct vd_synth {
     int64_t step;
     bool tty;
     double t_start;
+    vd_comm *comm;         /* the job: under mpirun the ranks share the batches */
+    bool writer;           /* rank 0 (or the only process): files, progress, summaries */
 } vd_synth;
+
+/* A mode's batches 0..n-1 over the ranks, whole batches each (src/synth/synth_batches.c):
+ * compute(j) runs on the rank that owns batch j (j mod N) and leaves what the batch gives in a
+ * record of rec_bytes; consume(j, rec) then runs on rank 0 for every batch in order, as one
+ * process runs compute and consume in turn, so the files and sums are those of one process.
+ * A failure on any rank stops every rank with it. */
+typedef vd_status (*vd_synth_compute_fn)(vd_synth *s, int64_t j, void *rec, void *ctx, vd_err *err);
+typedef vd_status (*vd_synth_consume_fn)(vd_synth *s, int64_t j, const void *rec, void *ctx, vd_err *err);
+vd_status vd_synth_batches(vd_synth *s, int64_t n, size_t rec_bytes, vd_synth_compute_fn compute,
+                           vd_synth_consume_fn consume, void *ctx, vd_err *err);
 
 vd_status vd_synth_generation(vd_synth *s, vd_synth_result *r, vd_err *err);
 vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err);

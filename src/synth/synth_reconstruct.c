@@ -1,7 +1,8 @@
 /* Reconstruction: the whole test split through encoder and decoder, as vdvae eval does (every
  * image, or whole batches only with drop_last), with NELBO, its parts and SSIM of MoL samples
  * against the inputs, every sample (and target) as a PNG and a summary JSON; optionally with
- * the variates that div_stats ranks low replaced by prior samples. */
+ * the variates that div_stats ranks low replaced by prior samples. Under mpirun each rank
+ * reconstructs its batches and rank 0 writes every batch's files and sums, in order. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,13 +54,13 @@ static double batch_ssim(vd_synth *s) {
     return v;
 }
 
-static vd_status write_images(vd_synth *s, int64_t first, vd_err *err) {
+static vd_status write_images(vd_synth *s, int64_t first, int count, vd_err *err) {
     int res = s->ses.out_res, c = s->ses.arch.image_ch;
     size_t img = (size_t)res * res * c, in_img = (size_t)s->ses.arch.image_res * s->ses.arch.image_res * c;
     float crop[28 * 28];
     char path[VD_PATH_MAX + 64];
     vd_status st = VD_OK;
-    for (int i = 0; i < s->ses.net.batch && !st; i++) {
+    for (int i = 0; i < count && !st; i++) {
         snprintf(path, sizeof path, "%s/image-%04lld.png", s->out_dir, (long long)(first + i));
         st = vd_synth_write_png(s, path, s->ses.host + i * img, res, err);
         if (st || !s->hp->synthesis.save_target_in_reconstruction) continue;
@@ -70,8 +71,8 @@ static vd_status write_images(vd_synth *s, int64_t first, vd_err *err) {
 }
 
 /* The first batch's targets above their reconstructions. */
-static vd_status write_grid(vd_synth *s, vd_err *err) {
-    int b = s->ses.net.batch, res = s->ses.out_res, c = s->ses.arch.image_ch;
+static vd_status write_grid(vd_synth *s, int b, vd_err *err) {
+    int res = s->ses.out_res, c = s->ses.arch.image_ch;
     size_t img = (size_t)res * res * c, in_img = (size_t)s->ses.arch.image_res * s->ses.arch.image_res * c;
     float *pair = malloc(2 * b * img * sizeof *pair), crop[28 * 28];
     if (!pair) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
@@ -84,17 +85,40 @@ static vd_status write_grid(vd_synth *s, vd_err *err) {
     return st;
 }
 
-static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **masks, recon_sums *sum, vd_err *err) {
+/* What one batch gives, the record vd_synth_batches carries from the rank that computed it
+ * to rank 0: this head, the loss sums [1 + n_td], the inputs [B, R, R, C] and the samples
+ * [B, out_res, out_res, C] (count rows of each). */
+typedef struct recon_head {
+    int count;
+    double ssim;
+} recon_head;
+
+typedef struct recon_ctx {
+    vd_loader *ld;
+    float **masks;
+    recon_sums *sum;
+    int64_t n;
+} recon_ctx;
+
+static size_t rec_sums(void) { return sizeof(recon_head); }
+static size_t rec_batch(const vd_synth *s) { return rec_sums() + (size_t)(1 + s->ses.arch.n_td) * sizeof(float); }
+static size_t rec_out(const vd_synth *s) { return rec_batch(s) + (size_t)s->ses.img_floats * sizeof(float); }
+static size_t rec_bytes(const vd_synth *s) { return rec_out(s) + (size_t)s->ses.out_floats * sizeof(float); }
+
+static vd_status recon_compute(vd_synth *s, int64_t j, void *rec, void *ctx, vd_err *err) {
+    recon_ctx *c = ctx;
     const vd_arch *a = &s->ses.arch;
     int count = 0;
-    vd_status st = vd_loader_next_count(ld, s->ses.batch, NULL, &count, err);
+    /* batch j of the split; one process reads them in turn, a rank every N-th */
+    vd_status st = s->comm->size > 1 ? vd_loader_seek(c->ld, (vd_loader_pos){0, (uint64_t)j}, err) : VD_OK;
+    if (!st) st = vd_loader_next_count(c->ld, s->ses.batch, NULL, &count, err);
     /* a partial last batch runs on its images alone: padding rows would count in the sums
      * and be written as images; images and noise are those of the same rows of a full batch */
     if (!st) st = vd_net_set_batch(&s->ses.net, count, err);
     if (st) return st;
     vd_session_upload_batch(&s->ses);
-    recon_noise(s, j, masks != NULL);
-    vd_net_latents lat = {.posterior_temperature = 1.f, .masks = (const float *const *)masks, .prior_noise = s->prior_noise};
+    recon_noise(s, j, c->masks != NULL);
+    vd_net_latents lat = {.posterior_temperature = 1.f, .masks = (const float *const *)c->masks, .prior_noise = s->prior_noise};
     vd_net_forward_ex(&s->ses.net, s->ses.noise, &lat);
     vd_noise out = {.seed = (uint64_t)s->hp->run.seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_OUTPUT)};
     vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);
@@ -102,11 +126,29 @@ static vd_status recon_batch(vd_synth *s, vd_loader *ld, int64_t j, float **mask
     s->ses.be->i->download(s->ses.be, s->ses.sums, s->ses.net.sums, (size_t)(1 + a->n_td) * sizeof(float));
     s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, out_floats * sizeof(float));
     if ((st = vd_backend_check(s->ses.be, err))) return st;
-    vd_loss_compute(&s->ses.loss, s->hp, a, count, s->step, s->ses.sums);
-    sum->e.ssim += batch_ssim(s);
-    st = write_images(s, sum->e.images, err);
-    if (!st && j == 0) st = write_grid(s, err);
-    vd_eval_sums_add(&sum->e, &s->ses, count);
+    recon_head h = {.count = count, .ssim = batch_ssim(s)};
+    memcpy(rec, &h, sizeof h);
+    memcpy((char *)rec + rec_sums(), s->ses.sums, (size_t)(1 + a->n_td) * sizeof(float));
+    memcpy((char *)rec + rec_batch(s), s->ses.batch, (size_t)s->ses.img_floats * sizeof(float));
+    memcpy((char *)rec + rec_out(s), s->ses.host, (size_t)s->ses.out_floats * sizeof(float));
+    return VD_OK;
+}
+
+static vd_status recon_consume(vd_synth *s, int64_t j, const void *rec, void *ctx, vd_err *err) {
+    recon_ctx *c = ctx;
+    recon_sums *sum = c->sum;
+    const vd_arch *a = &s->ses.arch;
+    recon_head h;
+    memcpy(&h, rec, sizeof h);
+    memcpy(s->ses.sums, (const char *)rec + rec_sums(), (size_t)(1 + a->n_td) * sizeof(float));
+    memcpy(s->ses.batch, (const char *)rec + rec_batch(s), (size_t)s->ses.img_floats * sizeof(float));
+    memcpy(s->ses.host, (const char *)rec + rec_out(s), (size_t)s->ses.out_floats * sizeof(float));
+    vd_loss_compute(&s->ses.loss, s->hp, a, h.count, s->step, s->ses.sums);
+    sum->e.ssim += h.ssim;
+    vd_status st = write_images(s, sum->e.images, h.count, err);
+    if (!st && j == 0) st = write_grid(s, h.count, err);
+    vd_eval_sums_add(&sum->e, &s->ses, h.count);
+    vd_synth_progress(s, "reconstruction", j + 1, c->n);
     return st;
 }
 
@@ -152,10 +194,8 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
     int64_t n = st ? 0 : vd_loader_batches_per_epoch(ld);
     if (!st && n < 1) st = vd_errorf(err, VD_ERR_INVALID, "the test split (%lld images) is smaller than synthesis.batch_size = %d",
                                      (long long)im.n, s->ses.net.batch);
-    for (int64_t j = 0; j < n && !st; j++) {
-        st = recon_batch(s, ld, j, masks, &sum, err);
-        vd_synth_progress(s, "reconstruction", j + 1, n);
-    }
+    recon_ctx ctx = {.ld = ld, .masks = masks, .sum = &sum, .n = n};
+    if (!st) st = vd_synth_batches(s, n, rec_bytes(s), recon_compute, recon_consume, &ctx, err);
     vd_status back = vd_net_set_batch(&s->ses.net, s->ses.net.max_batch, NULL); /* in range: cannot fail */
     if (!st) st = back;
     if (!st) {
@@ -163,8 +203,8 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
         r->images = e->images;
         r->nelbo = e->nelbo / e->batches, r->recon = e->recon / e->batches, r->kl = e->kl / e->batches;
         r->ssim = e->ssim / e->images;
-        st = write_summary(s, &sum, r, err);
-        if (!st) print_summary(s, r);
+        if (s->writer) st = write_summary(s, &sum, r, err);
+        if (!st && s->writer) print_summary(s, r);
     }
     if (ld) vd_loader_free(ld);
     vd_images_free(&im);

@@ -80,9 +80,14 @@ static vd_status log_samples(vd_trainer *tr, vd_err *err) {
 
 vd_status vd_trainer_eval(vd_trainer *tr, vd_err *err) {
     vd_session *s = &tr->ses;
-    int64_t n = tr->hp->val.n_samples_for_validation / s->net.batch;
+    /* batches of the global batch size, each rank its rows of them (sums over the ranks) */
+    int64_t n = tr->hp->val.n_samples_for_validation / tr->global_batch;
     vd_eval_sums e;
     vd_status st = vd_session_evaluate(s, tr->val_loader, n < 1 ? 1 : n, tr->step, &e, err);
+    if (!st && !tr->writer) { /* rank 0 shows and writes what all computed */
+        free(e.kl_blocks);
+        return VD_OK;
+    }
     if (!st) {
         if (!tr->opts->quiet) vd_eval_print(s, "validation", tr->step, false, &e);
         st = log_eval(tr, &e, err);

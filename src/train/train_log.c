@@ -16,10 +16,10 @@ static void eta_text(double seconds, char *out, size_t cap) {
 }
 
 void vd_trainer_progress(vd_trainer *tr, bool force_line) {
-    if (tr->opts->quiet) return;
+    if (tr->opts->quiet || !tr->writer) return;
     double t = vd_now_seconds(), elapsed = t - tr->t_start;
     int64_t done = tr->step - tr->step_at_start, total = tr->hp->train.total_train_steps;
-    double ips = done > 0 ? done * tr->ses.net.batch / elapsed : 0;
+    double ips = done > 0 ? done * tr->global_batch / elapsed : 0; /* every rank's images */
     char eta[32];
     eta_text(done > 0 ? (total - tr->step) * elapsed / done : NAN, eta, sizeof eta);
     bool line = force_line || !tr->tty;
@@ -40,7 +40,7 @@ vd_status vd_trainer_log_train(vd_trainer *tr, vd_err *err) {
     const char *names[] = {"loss", "nelbo", "reconstruction_loss", "kl_div", "variational_beta",
                            "learning_rate", "grad_norm", "skips_count", "images_per_second"};
     double vals[] = {l->total, l->nelbo, l->recon_report, l->kl_report, l->beta, tr->lr, tr->grad_norm,
-                     (double)tr->skips, done > 0 ? done * tr->ses.net.batch / elapsed : 0};
+                     (double)tr->skips, done > 0 ? done * tr->global_batch / elapsed : 0};
     int n = (int)(sizeof vals / sizeof vals[0]);
     char tag[96];
     vd_status st = VD_OK;

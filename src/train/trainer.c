@@ -1,6 +1,9 @@
 /* vd_train_run: set up the model, data and logs of a run, resume it from its newest
  * complete checkpoint, and step until the end, a limit, a signal or a streak of skipped
- * updates; a checkpoint is written at every evaluation interval and at the end. */
+ * updates; a checkpoint is written at every evaluation interval and at the end. In a
+ * data-parallel job (mpirun, docs/model.md section 5.5) every rank runs this with its rows of
+ * each batch; rank 0 alone writes logs, images and checkpoints, and the ranks agree on the
+ * state they start from, on the weights at every checkpoint and on when to stop. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,23 +13,55 @@
 
 #include "core/util.h"
 
+#include "dist/agree.h"
 #include "train/trainer.h"
 #include "vdvae/checkpoint.h"
 #include "vdvae/optim.h"
 
 static volatile sig_atomic_t stop_requested;
 
+/* SIGINT, SIGTERM: finish the step, checkpoint, stop. SIGUSR1 too: mpirun forwards it to every
+ * rank (it turns SIGINT and SIGTERM into SIGTERM then SIGKILL within seconds), so it is how a
+ * data-parallel run is stopped gently. The others are also noted for the communicator: a rank
+ * waiting for a peer that never comes gives up instead of waiting for the SIGKILL. */
 static void on_signal(int sig) {
-    (void)sig;
     stop_requested = 1;
+    if (sig != SIGUSR1) vd_comm_note_signal(sig);
+}
+
+/* The memory of the cpu backends is the process's: MPI reads the gradients where they are. */
+static bool host_memory(const vd_backend *be) {
+    return !strcmp(be->i->name, "cpu") || !strcmp(be->i->name, "cpu_ref");
+}
+
+static vd_status setup_dist(vd_trainer *tr, vd_err *err) {
+    vd_session *s = &tr->ses;
+    vd_status st = vd_session_shard_rows(s, tr->comm, err);
+    if (st || tr->comm->size <= 1) return st;
+    vd_train_dist *d = tr->dist = calloc(1, sizeof *tr->dist);
+    if (!d) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    d->comm = tr->comm;
+    if (!tr->comm->device_buffers && !host_memory(s->be)) {
+        d->staging = malloc((size_t)s->arch.total_floats * sizeof(float));
+        if (!d->staging) return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the gradient all-reduce");
+        return VD_OK;
+    }
+    return vd_grad_buckets_init(&d->buckets, tr->comm, s->net.grads, s->arch.total_floats, 0, err);
 }
 
 static vd_status setup_model(vd_trainer *tr, vd_err *err) {
     const vd_hparams *hp = tr->hp;
+    int world = tr->comm->size, b = hp->train.batch_size;
+    if (b % world)
+        return vd_errorf(err, VD_ERR_INVALID,
+                         "train.batch_size = %d does not split over %d ranks: each rank takes "
+                         "batch_size / N images of every batch (choose N dividing it)", b, world);
+    tr->global_batch = b;
     vd_session_opts so = {.backend = tr->opts->backend, .threads = tr->opts->threads,
-                          .batch = hp->train.batch_size, .quiet = tr->opts->quiet};
+                          .batch = b / world, .quiet = tr->opts->quiet || !tr->writer};
     vd_status st = vd_optim_check(hp, err);
     if (!st) st = vd_session_open(&tr->ses, hp, &so, err);
+    if (!st) st = setup_dist(tr, err);
     if (st) return st;
     vd_backend *be = tr->ses.be;
     size_t pbytes = (size_t)tr->ses.arch.total_floats * sizeof(float);
@@ -47,12 +82,16 @@ static vd_status setup_data(vd_trainer *tr, vd_err *err) {
     vd_status st = vd_dataset_load(hp, VD_SPLIT_TRAIN, &tr->train_images, err);
     if (!st) st = vd_dataset_load(hp, VD_SPLIT_VAL, &tr->val_images, err);
     vd_loader_opts to = vd_loader_opts_for(hp, VD_SPLIT_TRAIN, b), vo = vd_loader_opts_for(hp, VD_SPLIT_VAL, b);
+    /* each rank its rows of every batch: positions rank, rank + N, ... of the epoch's order */
+    to.rank = vo.rank = tr->comm->rank;
+    to.world_size = vo.world_size = tr->comm->size;
     if (!st) st = vd_loader_create(&tr->train_loader, &tr->train_images, &to, err);
     if (!st) st = vd_loader_create(&tr->val_loader, &tr->val_images, &vo, err);
     return st;
 }
 
 static vd_status setup_logs(vd_trainer *tr, vd_err *err) {
+    if (!tr->writer) return VD_OK;
     char path[VD_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/train", tr->rd->logs_dir);
     vd_status st = vd_tb_open(&tr->tb_train, path, err);
@@ -65,7 +104,7 @@ static vd_status setup_logs(vd_trainer *tr, vd_err *err) {
 
 /* Fresh weights (docs/model.md section 3), EMA = weights, zero moments; or the newest complete
  * checkpoint of the run. */
-static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
+static vd_status start_or_resume(vd_trainer *tr, char *what, size_t cap, vd_err *err) {
     const vd_arch *a = &tr->ses.arch;
     vd_backend *be = tr->ses.be;
     size_t pbytes = (size_t)a->total_floats * sizeof(float);
@@ -74,6 +113,8 @@ static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
     vd_status st = vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, err);
     if (st) return st;
     if (!found) {
+        snprintf(what, cap, "new weights from run.seed = %lld (no checkpoint in %s)", (long long)tr->hp->run.seed,
+                 tr->rd->checkpoints_dir);
         if ((st = vd_net_init_params(&tr->ses.net, (uint64_t)tr->hp->run.seed, err))) return st;
         vd_tensor mt = {tr->m, 1, 1, 1, (int)a->total_floats, a->total_floats};
         vd_tensor ut = {tr->u, 1, 1, 1, (int)a->total_floats, a->total_floats};
@@ -95,13 +136,51 @@ static vd_status start_or_resume(vd_trainer *tr, vd_err *err) {
         tr->step = s.step;
         tr->skips = s.skips;
         st = vd_loader_seek(tr->train_loader, (vd_loader_pos){s.loader_epoch, s.loader_batch}, err);
-        if (!tr->opts->quiet && !st) printf("resuming from %s (step %lld)\n", path, (long long)s.step);
+        snprintf(what, cap, "%s (step %lld)", path, (long long)s.step);
+        if (!tr->opts->quiet && tr->writer && !st) printf("resuming from %s (step %lld)\n", path, (long long)s.step);
     }
     free(p), free(e), free(m), free(u);
     return st ? st : vd_backend_check(be, err);
 }
 
+/* The state every rank of a job must hold alike: the four buffers and the counters. */
+static vd_status state_digest(vd_trainer *tr, uint64_t *digest, vd_err *err) {
+    const float *bufs[] = {tr->ses.net.params, tr->ema, tr->m, tr->u};
+    vd_status st = vd_session_digest(&tr->ses, bufs, 4, digest, err);
+    vd_loader_pos pos = vd_loader_position(tr->train_loader);
+    int64_t counters[] = {tr->step, tr->skips, (int64_t)pos.epoch, (int64_t)pos.batch};
+    *digest = vd_fnv64(*digest, counters, sizeof counters);
+    return st;
+}
+
+/* The ranks start from the same state, or none starts (each reads the run's checkpoints: a
+ * shared directory, or the same copy on every host). */
+static vd_status agree_start(vd_trainer *tr, const char *what, vd_err *err) {
+    uint64_t digest = 0;
+    vd_status st = state_digest(tr, &digest, err);
+    char desc[256];
+    snprintf(desc, sizeof desc, "%.200s, digest %016llx", what, (unsigned long long)digest);
+    if (!st) st = vd_dist_agree_digest(tr->comm, "the state the run starts from", digest, desc, err);
+    return st;
+}
+
+/* Every rank must hold the same weights at a checkpoint (they apply the same sums): a rank
+ * that drifted would go on training another model unnoticed. */
+static vd_status agree_weights(vd_trainer *tr, vd_err *err) {
+    uint64_t digest = 0;
+    vd_status st = state_digest(tr, &digest, err);
+    char what[96], desc[64];
+    snprintf(what, sizeof what, "the training state at step %lld", (long long)tr->step);
+    snprintf(desc, sizeof desc, "digest %016llx", (unsigned long long)digest);
+    if (!st) st = vd_dist_agree_digest(tr->comm, what, digest, desc, err);
+    return st;
+}
+
 vd_status vd_trainer_save(vd_trainer *tr, vd_err *err) {
+    if (tr->dist) {
+        vd_status st = agree_weights(tr, err);
+        if (st || !tr->writer) return st;
+    }
     const vd_arch *a = &tr->ses.arch;
     size_t pbytes = (size_t)a->total_floats * sizeof(float);
     float *p = malloc(pbytes), *e = malloc(pbytes), *m = malloc(pbytes), *u = malloc(pbytes);
@@ -138,6 +217,11 @@ static void teardown(vd_trainer *tr) {
     for (size_t i = 0; be && i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->i->dealloc(be, dev[i]);
     free(tr->flat_host);
+    if (tr->dist) {
+        vd_grad_buckets_free(&tr->dist->buckets);
+        free(tr->dist->staging);
+        free(tr->dist);
+    }
     vd_session_close(&tr->ses);
 }
 
@@ -151,11 +235,21 @@ static vd_status log_weights(vd_trainer *tr, vd_err *err) {
     return st;
 }
 
-static bool limit_reached(const vd_trainer *tr) {
+/* A signal or the time limit: what this process alone may decide. */
+static bool local_stop(const vd_trainer *tr) {
     const vd_train_opts *o = tr->opts;
-    if (stop_requested) return true;
+    return stop_requested || (o->max_seconds > 0 && vd_now_seconds() - tr->t_start >= o->max_seconds);
+}
+
+/* In a job the local reasons travel with the next step's loss sums and every rank stops after
+ * the step in which any rank asked (clocks and signals differ between ranks); the step count
+ * is the same everywhere. */
+static bool limit_reached(vd_trainer *tr) {
+    const vd_train_opts *o = tr->opts;
     if (o->max_steps > 0 && tr->step - tr->step_at_start >= o->max_steps) return true;
-    return o->max_seconds > 0 && vd_now_seconds() - tr->t_start >= o->max_seconds;
+    if (!tr->dist) return local_stop(tr);
+    tr->dist->want_stop = local_stop(tr);
+    return tr->dist->stop;
 }
 
 /* Skipped updates in a row (docs/model.md section 5.4, ours): when every update is skipped the
@@ -173,7 +267,7 @@ static vd_status check_skip_streak(vd_trainer *tr, vd_err *err) {
     const vd_hp_train *t = &tr->hp->train;
     double thr = tr->hp->optimizer.gradient_skip_threshold;
     vd_status st = VD_OK;
-    if (t->skip_warning_after > 0 && tr->skip_streak == t->skip_warning_after) {
+    if (t->skip_warning_after > 0 && tr->skip_streak == t->skip_warning_after && tr->writer) {
         if (tr->tty && !tr->opts->quiet) printf("\n"), fflush(stdout); /* end the live line */
         char stop[128] = "";
         if (t->skip_stop_after > 0)
@@ -194,7 +288,8 @@ static vd_status check_skip_streak(vd_trainer *tr, vd_err *err) {
     if (st || t->skip_stop_after <= 0 || tr->skip_streak < t->skip_stop_after) return st;
     const char *names[] = {"skip_streak", "grad_norm", "gradient_skip_threshold"};
     double vals[] = {(double)tr->skip_streak, tr->grad_norm, thr};
-    vd_metrics_write(tr->metrics, tr->step, "skip_stop", names, vals, 3, NULL); /* best effort */
+    if (tr->writer) vd_metrics_write(tr->metrics, tr->step, "skip_stop", names, vals, 3, NULL); /* best effort */
+    tr->comm->failed_together = true; /* every rank stops here, on the same sums */
     char path[VD_PATH_MAX + 64], newest[VD_PATH_MAX + 160] = "there is no checkpoint of this run";
     bool found = false;
     if (!vd_ckpt_find_latest(tr->rd->checkpoints_dir, path, sizeof path, &found, NULL) && found)
@@ -211,7 +306,7 @@ static vd_status check_skip_streak(vd_trainer *tr, vd_err *err) {
 /* A checkpoint, unless a skip streak holds them back (then said once per held checkpoint). */
 static vd_status save_unless_held(vd_trainer *tr, vd_err *err) {
     if (!checkpoints_held(tr)) return vd_trainer_save(tr, err);
-    if (!tr->opts->quiet)
+    if (!tr->opts->quiet && tr->writer)
         printf("not saving step %lld: %lld updates in a row skipped; the newest checkpoint stays the "
                "one from before\n", (long long)tr->step, (long long)tr->skip_streak);
     return VD_OK;
@@ -231,19 +326,27 @@ static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
         if (st) break;
         vd_trainer_progress(tr, false);
         if ((st = check_skip_streak(tr, err))) break;
-        if (tr->step % hp->train.logging_interval_in_steps == 0) st = vd_trainer_log_train(tr, err);
+        if (tr->step % hp->train.logging_interval_in_steps == 0 && tr->writer) st = vd_trainer_log_train(tr, err);
         if (!st && tr->step % every == 0) {
             vd_trainer_progress(tr, true);
-            st = log_weights(tr, err);
+            if (tr->writer) st = log_weights(tr, err);
             if (!st) st = vd_trainer_eval(tr, err);
             if (!st) st = save_unless_held(tr, err);
-            if (!st) st = vd_tb_flush(tr->tb_train, err);
+            if (!st && tr->writer) st = vd_tb_flush(tr->tb_train, err);
         }
     }
     if (st) return st;
     if (tr->step % every != 0) st = save_unless_held(tr, err); /* the last step, unless just saved */
-    if (!st) st = vd_tb_flush(tr->tb_train, err);
-    if (!st && !tr->opts->quiet) {
+    if (!st && tr->writer) st = vd_tb_flush(tr->tb_train, err);
+    if (!st && tr->dist && !tr->opts->quiet) {
+        /* what each rank holds, for whoever checks that they agree (the checkpoints did) */
+        uint64_t digest = 0;
+        if (!(st = state_digest(tr, &digest, err)))
+            printf("rank %d of %d: step %lld, state digest %016llx\n", tr->comm->rank, tr->comm->size,
+                   (long long)tr->step, (unsigned long long)digest);
+        fflush(stdout);
+    }
+    if (!st && !tr->opts->quiet && tr->writer) {
         vd_trainer_progress(tr, true);
         if (*stopped_early) printf("stopped at step %lld; run the same command again to resume\n", (long long)tr->step);
         else printf("finished: %lld steps\n", (long long)tr->step);
@@ -254,15 +357,25 @@ static vd_status loop(vd_trainer *tr, bool *stopped_early, vd_err *err) {
 vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train_opts *opts,
                        bool *stopped_early, vd_err *err) {
     vd_trainer tr = {.hp = hp, .rd = rd, .opts = opts, .tty = isatty(STDOUT_FILENO)};
+    vd_status st = vd_comm_world(&tr.comm, err);
+    if (st) return st;
+    tr.writer = tr.comm->rank == 0;
     stop_requested = 0;
-    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term, old_usr1;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    vd_status st = setup_model(&tr, err);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    char what[VD_PATH_MAX + 160] = "";
+    /* each rank sets up alone (no collective inside), then all learn whether all could */
+    st = setup_model(&tr, err);
     if (!st) st = setup_data(&tr, err);
     if (!st) st = setup_logs(&tr, err);
-    if (!st) st = start_or_resume(&tr, err);
+    if (!st) st = start_or_resume(&tr, what, sizeof what, err);
+    if (tr.comm->size > 1) {
+        st = vd_dist_agree_status(tr.comm, st, err);
+        if (!st) st = agree_start(&tr, what, err);
+    }
     if (!st) {
         tr.step_at_start = tr.step;
         tr.t_start = tr.t_last_log = vd_now_seconds();
@@ -271,5 +384,6 @@ vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train
     teardown(&tr);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     return st;
 }

@@ -5,10 +5,22 @@
 
 #include <stdio.h>
 
+#include "dist/grad_buckets.h"
 #include "run/session.h"
 #include "vdvae/data.h"
 #include "vdvae/tblog.h"
 #include "vdvae/train.h"
+
+/* Data-parallel training (docs/model.md section 5.5): the job, the gradient all-reduce and the
+ * stop every rank must agree on. */
+typedef struct vd_train_dist {
+    vd_comm *comm;               /* more than one rank */
+    vd_grad_buckets buckets;     /* net.grads summed in buckets during backward */
+    float *staging;              /* host copy of net.grads when the backend's memory is its own
+                                    and the comm takes host memory (then no overlap) */
+    bool want_stop;              /* in: this rank asks to stop after this step */
+    bool stop;                   /* out: some rank asked; every rank stops after this step */
+} vd_train_dist;
 
 typedef struct vd_trainer {
     const vd_hparams *hp;
@@ -31,6 +43,10 @@ typedef struct vd_trainer {
     double t_start, t_last_log;
     int64_t step_at_start;
     int64_t last_printed;        /* step of the last plain progress line */
+    vd_comm *comm;               /* the job (one process: a single comm) */
+    vd_train_dist *dist;         /* NULL for one process */
+    int global_batch;            /* train.batch_size: every rank's rows together */
+    bool writer;                 /* rank 0: logs, images, checkpoints and the terminal */
 } vd_trainer;
 
 /* One training step at global step t = tr->step + 1; advances tr->step. */
@@ -48,5 +64,10 @@ vd_status vd_trainer_log_train(vd_trainer *tr, vd_err *err);
 /* Forward, loss and backward of the batch in the net's input at global step t (the gradients
  * are zeroed first); the trainer's step and the benchmark's. */
 vd_status vd_train_compute(vd_session *s, int64_t t, vd_err *err);
+/* The same for a rank of a data-parallel job (d; NULL: vd_train_compute): the loss sums added
+ * over the ranks (with the stop requests) before the loss, the loss of the global batch, and
+ * the gradients summed over the ranks in buckets while backward runs; every rank then holds
+ * the gradient one process computes on the whole batch. */
+vd_status vd_train_compute_dist(vd_session *s, vd_train_dist *d, int64_t t, vd_err *err);
 
 #endif
