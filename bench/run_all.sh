@@ -31,3 +31,5 @@ else
   echo "(no torch for /usr/bin/python3: install python3-torch)"
 fi
 "$build/vdvae" bench egs/fashion_mnist.cfg --steps 5 --threads "$threads" || true
+echo "== the FID Inception network, ours and PyTorch's (bench/FID.md)"
+"$(dirname "$0")/run_fid.sh" "$build" --batch 16 --rounds 1 --threads "$threads" || true

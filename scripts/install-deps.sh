@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything vdvae needs to build and test: the Debian packages (only the missing ones)
 # and oneDNN >= 3 (a system copy when one exists, else Intel's PyPI wheels in third_party/onednn).
-# Idempotent: a second run installs nothing. CUDA and MPI are optional and only detected.
+# Idempotent: a second run installs nothing. CUDA is optional and only detected; OpenMPI, which
+# the data-parallel tests (make mpi, ctest -L mpi) need, is installed with the rest.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,12 +15,16 @@ PACKAGES=(
   python3 python3-pip
   zlib1g-dev libpng-dev libturbojpeg0-dev libzip-dev libcjson-dev libcurl4-openssl-dev
   libssl-dev libarchive-dev
+  liblapack-dev  # FID's statistics and Frechet distance (src/fid/): BLAS and LAPACK
   clang libclang-rt-dev libomp-dev
   # tests: the PyTorch twin of the model, numpy/Pillow cross-checks, and the demo's data
   python3-venv python3-torch python3-numpy python3-pil
+  python3-torchvision  # pytorch-fid's InceptionV3 is built on it (tests/test_inception.c)
+  python3-scipy python3-tqdm  # pytorch-fid's Frechet distance, torch-fidelity's imports (tests/fid_*)
   dataset-fashion-mnist
+  # data parallelism (VD_MPI=ON): OpenMPI's library and mpirun, for make mpi and ctest -L mpi
+  libopenmpi-dev openmpi-bin
 )
-MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
 
 # Intel's oneDNN 3.2 wheels built against GNU OpenMP: libdnnl.so.3 needs only libgomp and
 # libstdc++. The newer `onednn` wheels need SYCL/TBB/Intel runtimes, so they are not used.
@@ -32,16 +37,16 @@ ONEDNN_WHEELS=(
 usage() {
   cat <<EOF
 usage: scripts/install-deps.sh [--with-mpi] [--no-apt] [--reinstall-onednn]
-  --with-mpi           also install OpenMPI (libopenmpi-dev, openmpi-bin) for multi-process runs
+  --with-mpi           (kept for old scripts: OpenMPI is now installed by default)
   --no-apt             do not touch Debian packages; only provision oneDNN
   --reinstall-onednn   download and unpack the oneDNN wheels even if $ONEDNN_PREFIX exists
 EOF
 }
 
-WITH_MPI=0 NO_APT=0 REINSTALL=0
+NO_APT=0 REINSTALL=0
 while (($#)); do
   case "$1" in
-    --with-mpi) WITH_MPI=1 ;;
+    --with-mpi) ;;  # OpenMPI is in PACKAGES now
     --no-apt) NO_APT=1 ;;
     --reinstall-onednn) REINSTALL=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -72,7 +77,6 @@ APT_SUMMARY="skipped (--no-apt)"
 install_packages() {
   command -v dpkg-query >/dev/null || die "not a Debian-based system (no dpkg-query); install by hand: ${PACKAGES[*]}"
   local wanted=("${PACKAGES[@]}") missing=() p
-  ((WITH_MPI)) && wanted+=("${MPI_PACKAGES[@]}")
   for p in "${wanted[@]}"; do is_installed "$p" || missing+=("$p"); done
   if ((${#missing[@]} == 0)); then
     APT_SUMMARY="all ${#wanted[@]} packages already installed"
@@ -166,18 +170,24 @@ provision_onednn() {
 # come from Debian. CTest puts its bin/ first on PATH.
 VENV="$REPO/third_party/venv"
 VENV_PACKAGES=(tensorboard safetensors)
+# pytorch-fid's and torch-fidelity's own code alone (--no-deps): they run on Debian's torch,
+# torchvision and scipy; the FID tests compare ours with pytorch-fid's InceptionV3 and Frechet
+# distance and with torch-fidelity's Inception Score.
+VENV_NODEPS_PACKAGES=(pytorch-fid==0.3.0 torch-fidelity==0.4.0)
 VENV_SUMMARY=""
 provision_venv() {
   local py=/usr/bin/python3
   [[ -x $py ]] || py="$(command -v python3)"
-  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import tensorboard, safetensors" 2>/dev/null; then
+  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import tensorboard, safetensors, pytorch_fid, torch_fidelity" 2>/dev/null; then
     VENV_SUMMARY="ready in $VENV"
     return
   fi
   "$py" -m venv --system-site-packages "$VENV" || die "cannot create $VENV (Debian: python3-venv)"
   log "installing ${VENV_PACKAGES[*]} into $VENV"
   "$VENV/bin/python" -m pip install --quiet "${VENV_PACKAGES[@]}" || die "pip install ${VENV_PACKAGES[*]} failed"
-  VENV_SUMMARY="${VENV_PACKAGES[*]} installed into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --no-deps "${VENV_NODEPS_PACKAGES[@]}" \
+    || die "pip install --no-deps ${VENV_NODEPS_PACKAGES[*]} failed"
+  VENV_SUMMARY="${VENV_PACKAGES[*]} ${VENV_NODEPS_PACKAGES[*]} installed into $VENV"
 }
 
 detect_optional() {
@@ -190,7 +200,7 @@ detect_optional() {
     CUDA_SUMMARY="not found (optional; CPU build only)"
   fi
   if command -v mpicc >/dev/null; then MPI_SUMMARY="$(mpicc --showme:version 2>/dev/null || echo present)"
-  else MPI_SUMMARY="not installed (optional: --with-mpi)"
+  else MPI_SUMMARY="not installed"
   fi
 }
 

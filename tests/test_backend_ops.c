@@ -1,6 +1,7 @@
 /* Backend conformance: every op of a fast backend against the `cpu_ref` oracle on the
  * same random inputs, from a table of cases (shapes, strides, channel views, bias, acc, both
- * latent bases, residual priors, 1 and 3 colours, 8 and 5 bits, crops). Outputs are compared
+ * latent bases, residual priors, 1 and 3 colours, 8 and 5 bits, crops; the FID network's
+ * pools, bilinear resizes and convolutions with a fused LeakyReLU). Outputs are compared
  * by max relative error |a - b| / max|b|; guard values past every buffer's end and in the
  * ld padding of views must survive. Samplers must agree bit for bit, and reductions must give
  * the same bits at 1 and 2 threads. The backend is the first argument (tests/vd_test_backends.h):
@@ -106,6 +107,10 @@ static const conv_case conv_cases[] = {
     {"2x2 stride 1 top-left pad", 1, 5, 6, 3, 4, 2, 2, 1, 1, 1, 0, 0, 1, 0, false, false},
     {"5x3 uneven pads", 2, 9, 7, 4, 5, 5, 3, 1, 2, 0, 2, 2, 0, 0, true, false},
     {"3x3 stride 2 floor", 2, 9, 9, 4, 4, 3, 3, 2, 0, 0, 0, 0, 0, 0, true, false},
+    /* the FID Inception network's: 1x7 / 7x1 factorised kernels, the fully connected layer */
+    {"1x7 inception", 2, 9, 9, 8, 6, 1, 7, 1, 0, 3, 0, 3, 0, 2, true, false},
+    {"7x1 inception", 2, 9, 9, 8, 6, 7, 1, 1, 3, 0, 3, 0, 3, 0, true, false},
+    {"1x1 on 1x1 fully connected", 4, 1, 1, 256, 100, 1, 1, 1, 0, 0, 0, 0, 0, 0, true, false},
 };
 
 static int conv_out(int in, int k, int s, int lo, int hi) {
@@ -134,6 +139,23 @@ static void conv_case_run(const conv_case *c, double tol) {
     }
     snprintf(what, sizeof what, "conv %s fwd", c->name);
     expect_close(what, &y1, &y0, tol);
+
+    /* conv_fwd_act (LeakyReLU: the FID network's conv + ReLU) against conv_fwd then act_fwd,
+     * accumulating where the case does; then the plain forward again (a cached fused primitive
+     * must not answer it) */
+    vd_conv_desc cva = cv;
+    cva.acc_y = c->acc;
+    buf a0 = buf_rand_new(c->n, ho, wo, c->c_out, c->pad_y, -9, 9), a1 = buf_clone(&a0);
+    ref->i->conv_fwd(ref, &cva, &x.t, w.t.data, bias, &a0.t);
+    ref->i->act_fwd(ref, VD_ACT_LEAKY_RELU, 0.1f, &a0.t, &a0.t);
+    vd_backend_conv_fwd_act(fast, &cva, VD_ACT_LEAKY_RELU, 0.1f, &x.t, w.t.data, bias, &a1.t);
+    snprintf(what, sizeof what, "conv %s fwd+leaky_relu%s", c->name, c->acc ? " acc" : "");
+    expect_close(what, &a1, &a0, tol);
+    fast->i->conv_fwd(fast, &cv, &x.t, w.t.data, bias, &y1.t);
+    ref->i->conv_fwd(ref, &cv, &x.t, w.t.data, bias, &y0.t);
+    snprintf(what, sizeof what, "conv %s fwd after fwd+act", c->name);
+    expect_close(what, &y1, &y0, tol);
+    buf_free(&a0), buf_free(&a1);
 
     buf dx0 = buf_rand_new(c->n, c->h, c->w, c->c_in, c->pad_x, -1, 1), dx1 = buf_clone(&dx0);
     for (int rep = 0; rep < 2; rep++) {
@@ -313,6 +335,74 @@ static void test_resampling(void) {
     broadcast_case_run(3, 2, 3, 2, 1);
     broadcast_case_run(8, 16, 16, 96, 0);
     broadcast_case_run(4, 8, 8, 70, 5);
+}
+
+/* ---- inference-only resampling: pooling and the bilinear resize (the FID network's) ---- */
+
+typedef struct pool_case {
+    const char *name;
+    int n, h, w, c;
+    vd_pool_desc p;
+    int pad_x, pad_y; /* extra ld channels: views */
+} pool_case;
+
+static const pool_case pool_cases[] = {
+    {"max 3x3 s2 (stem)", 2, 15, 15, 5, {VD_POOL_MAX, 3, 3, 2, 0, 0, 0, 0}, 0, 0},
+    {"max 3x3 s1 pad 1 (Mixed_7c)", 2, 8, 8, 13, {VD_POOL_MAX, 3, 3, 1, 1, 1, 1, 1}, 3, 2},
+    {"avg 3x3 s1 pad 1, pads not counted", 2, 9, 7, 6, {VD_POOL_AVG, 3, 3, 1, 1, 1, 1, 1}, 0, 4},
+    {"avg global 8x8", 3, 8, 8, 70, {VD_POOL_AVG, 8, 8, 1, 0, 0, 0, 0}, 2, 0},
+    {"avg 2x3 s2 uneven pads", 2, 10, 9, 4, {VD_POOL_AVG, 2, 3, 2, 1, 2, 0, 1}, 1, 1},
+    {"max 2x3 s2 uneven pads", 2, 10, 9, 4, {VD_POOL_MAX, 2, 3, 2, 0, 1, 1, 2}, 0, 1},
+    {"max 3x3 s2 parallel", 4, 35, 35, 96, {VD_POOL_MAX, 3, 3, 2, 0, 0, 0, 0}, 32, 0},
+    {"avg 3x3 s1 pad 1 parallel", 4, 17, 17, 96, {VD_POOL_AVG, 3, 3, 1, 1, 1, 1, 1}, 0, 32},
+};
+
+static void pool_case_run(const pool_case *c) {
+    const vd_pool_desc *p = &c->p;
+    int ho = conv_out(c->h, p->kh, p->stride, p->pad_top, p->pad_bottom);
+    int wo = conv_out(c->w, p->kw, p->stride, p->pad_left, p->pad_right);
+    buf x = buf_rand_new(c->n, c->h, c->w, c->c, c->pad_x, -3, 3);
+    if (p->kind == VD_POOL_MAX) *el(&x, 7) = NAN; /* a NaN wins its windows, as in torch */
+    buf y0 = buf_rand_new(c->n, ho, wo, c->c, c->pad_y, -9, 9), y1 = buf_clone(&y0);
+    ref->i->pool_fwd(ref, p, &x.t, &y0.t);
+    fast->i->pool_fwd(fast, p, &x.t, &y1.t);
+    char what[128];
+    snprintf(what, sizeof what, "pool_fwd %s", c->name);
+    expect_close(what, &y1, &y0, p->kind == VD_POOL_MAX ? 0 : TOL_ELEM);
+    buf_free(&x), buf_free(&y0), buf_free(&y1);
+}
+
+typedef struct resize_case {
+    const char *name;
+    int n, h, w, c, ho, wo, pad_x, pad_y;
+} resize_case;
+
+static const resize_case resize_cases[] = {
+    {"32 to 299 (FID input)", 2, 32, 32, 3, 299, 299, 0, 0},
+    {"28 to 299 grey", 1, 28, 28, 1, 299, 299, 0, 0},
+    {"up and down mixed", 2, 5, 7, 6, 11, 4, 2, 3},
+    {"same size copies", 2, 9, 6, 5, 9, 6, 1, 0},
+    {"one pixel", 2, 1, 1, 3, 3, 2, 0, 0},
+    {"300 to 17", 1, 300, 300, 2, 17, 17, 0, 1},
+    {"views, parallel", 3, 20, 24, 40, 37, 45, 8, 4},
+};
+
+static void resize_case_run(const resize_case *c) {
+    buf x = buf_rand_new(c->n, c->h, c->w, c->c, c->pad_x, -1, 1);
+    buf y0 = buf_rand_new(c->n, c->ho, c->wo, c->c, c->pad_y, -9, 9), y1 = buf_clone(&y0);
+    ref->i->resize_bilinear(ref, &x.t, &y0.t);
+    fast->i->resize_bilinear(fast, &x.t, &y1.t);
+    char what[128];
+    snprintf(what, sizeof what, "resize_bilinear %s", c->name);
+    expect_close(what, &y1, &y0, TOL_ELEM);
+    buf_free(&x), buf_free(&y0), buf_free(&y1);
+}
+
+static void test_inference_resampling(void) {
+    for (size_t i = 0; i < sizeof pool_cases / sizeof *pool_cases; i++)
+        pool_case_run(&pool_cases[i]);
+    for (size_t i = 0; i < sizeof resize_cases / sizeof *resize_cases; i++)
+        resize_case_run(&resize_cases[i]);
 }
 
 /* ---- latents ---- */
@@ -634,6 +724,14 @@ static void test_errors(void) {
     be->i->dmol_fwd(be, &d, &b.t, &a.t, &nll);
     expect_invalid(be, "dmol_fwd");
     vd_backend_destroy(be);
+    be = fresh(); /* a pad as wide as the kernel: a window of padding alone */
+    be->i->pool_fwd(be, &(vd_pool_desc){VD_POOL_AVG, 2, 2, 1, 2, 0, 0, 0}, &a.t, &b.t);
+    expect_invalid(be, "pool_fwd");
+    vd_backend_destroy(be);
+    be = fresh();
+    be->i->resize_bilinear(be, &a.t, &b.t); /* 3 channels into 4 */
+    expect_invalid(be, "resize_bilinear");
+    vd_backend_destroy(be);
     vd_err err = {0};
     if (vd_test_kind_now == VD_TEST_CPU) CHECK(vd_backend_create_cpu(&be, -1, &err) == VD_ERR_INVALID);
     buf_free(&a);
@@ -767,6 +865,7 @@ int main(int argc, char **argv) {
     test_activations();
     test_memory_ops();
     test_resampling();
+    test_inference_resampling();
     test_latents();
     test_outputs();
     test_sum_squares();

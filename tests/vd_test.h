@@ -96,6 +96,10 @@ static inline int vd_test_need_python_module(const char *module) {
         {"torch", "Debian: python3-torch"},   {"numpy", "Debian: python3-numpy"},
         {"PIL", "Debian: python3-pil"},       {"tensorboard", "PyPI: tensorboard, in third_party/venv"},
         {"safetensors", "PyPI: safetensors, in third_party/venv"},
+        {"torchvision", "Debian: python3-torchvision"},
+        {"pytorch_fid", "PyPI: pytorch-fid, in third_party/venv"},
+        {"torch_fidelity", "PyPI: torch-fidelity, in third_party/venv"},
+        {"scipy", "Debian: python3-scipy"},
     };
     const char *py = vd_test_python(), *how = "";
     char cmd[512], what[512];

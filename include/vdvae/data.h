@@ -49,7 +49,8 @@ vd_status vd_read_image_rgb(const char *path, int *h, int *w, uint8_t **rgb, vd_
  * be allocated, else VD_OK. */
 vd_status vd_resize_bilinear(const uint8_t *src, int sh, int sw, int c, uint8_t *dst, int dh,
                              int dw);
-/* Every PNG/JPEG in dir, sorted by file name, RGB, resized to res x res when different. */
+/* Every PNG/JPEG in dir, sorted by file name, RGB, resized to res x res when different; res 0:
+ * at their own size, which must be the same for all (VD_ERR_INVALID naming the odd one). */
 vd_status vd_read_image_folder(const char *dir, int res, vd_images *out, vd_err *err);
 
 /* Packed dataset: one file (header, uint8 NHWC images, names) that vd_pack_open maps. */

@@ -96,8 +96,9 @@ vd_status vd_npy_read_f32(const char *path, int *ndim, int64_t shape[VD_ST_MAX_D
 /* ---- .npz (numpy archives: the encodings files) ----------------------------------------- */
 /* An .npz is a zip of .npy members, one per array, named "<name>.npy"; numpy's np.load opens
  * ours and we open np.savez/np.savez_compressed output. dtypes are numpy's, little-endian:
- * "f4" (float32), "i8" (int64), "u1" (uint8), and "U" (fixed-width unicode, '<U{n}', UTF-32LE
- * in the file, UTF-8 C strings in the API); reading also takes "f8", "i4" and "b1". */
+ * "f4" (float32), "f8" (float64: FID statistics), "i8" (int64), "u1" (uint8), and "U"
+ * (fixed-width unicode, '<U{n}', UTF-32LE in the file, UTF-8 C strings in the API); reading
+ * also takes "i4" and "b1". */
 
 #define VD_NPZ_MAX_DIMS 8
 
@@ -108,8 +109,8 @@ vd_status vd_npz_writer_open(vd_npz_writer **out, const char *path, vd_err *err)
 /* Deflate (as np.savez_compressed) the members added from now on; the default stores them
  * (as np.savez): latents are float noise that deflate barely shrinks. */
 void vd_npz_writer_deflate(vd_npz_writer *w, int on);
-/* Add array `name` (member name.npy) of dtype "f4", "i8", "u1" or "<U" (also "<f4", "<i8",
- * "|u1"), C order, ndim in [0, 8] (0: a scalar of one element). data is copied; for "<U" it
+/* Add array `name` (member name.npy) of dtype "f4", "f8", "i8", "u1" or "<U" (also "<f4",
+ * "<f8", "<i8", "|u1"), C order, ndim in [0, 8] (0: a scalar of one element). data is copied; for "<U" it
  * is an array of numel UTF-8 C strings (const char *const *), written as '<U{longest}'. A
  * failed add leaves the writer unable to close successfully (close then writes nothing). */
 vd_status vd_npz_add(vd_npz_writer *w, const char *name, const char *dtype, int ndim,

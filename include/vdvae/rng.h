@@ -47,6 +47,8 @@ enum {
     VD_SITE_SYNTH_OUTPUT = 7 << 16, /* output sampling of vdvae synth */
     VD_SITE_SYNTH_POSTERIOR = 8 << 16, /* + latent group: posterior samples of vdvae synth */
     VD_SITE_SYNTH_MASKED = 9 << 16, /* + latent group: prior samples replacing masked variates */
+    VD_SITE_FID_PRIOR = 10 << 16,   /* + latent group: prior samples of vdvae fid */
+    VD_SITE_FID_OUTPUT = 11 << 16,  /* output sampling of vdvae fid */
 };
 
 static inline uint64_t vd_rng_stream(uint32_t step, uint32_t site) {

@@ -122,6 +122,22 @@ typedef struct vd_optim_step {
     int64_t t;           /* 1-based count of this update (skipped steps do not count) */
 } vd_optim_step;
 
+/* Pooling over kh x kw windows moved by `stride`, with explicit pads as convolutions have
+ * (output (in + pads - k) / stride + 1); a pool over the whole image (kh = h, kw = w) is the
+ * global average pool. Inference only, as the FID Inception network needs it. */
+typedef enum vd_pool_kind {
+    VD_POOL_MAX, /* the largest of the window's pixels inside x (pads never win); NaN wins */
+    VD_POOL_AVG, /* the mean of the window's pixels inside x: pads are not counted (torch's
+                    count_include_pad=False, TensorFlow's SAME pooling) */
+} vd_pool_kind;
+
+typedef struct vd_pool_desc {
+    vd_pool_kind kind;
+    int kh, kw, stride;
+    int pad_top, pad_left, pad_bottom, pad_right; /* each below its kernel side: no window is
+                                                     all padding */
+} vd_pool_desc;
+
 typedef struct vd_backend_i {
     const char *name;
     void (*destroy)(vd_backend *be);
@@ -153,6 +169,12 @@ typedef struct vd_backend_i {
      * between them (bf16: dy is converted once). Use vd_backend_conv_bwd. */
     void (*conv_bwd)(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
                      const float *w, float *dw, float *db, const vd_tensor *dx, bool acc);
+    /* Optional (NULL: the two calls): conv_fwd(x, w, b, y), then act_fwd(act, param) on y in
+     * place, with the same results; a backend may apply the activation as the convolution
+     * writes y, saving a pass over it (inference: the FID network's conv, batch norm, ReLU).
+     * Use vd_backend_conv_fwd_act. */
+    void (*conv_fwd_act)(vd_backend *be, const vd_conv_desc *cv, vd_act act, float param,
+                         const vd_tensor *x, const float *w, const float *b, const vd_tensor *y);
 
     /* activations: y = f(x); dx (=|+=) dy * f'(x) */
     void (*act_fwd)(vd_backend *be, vd_act act, float param, const vd_tensor *x,
@@ -247,6 +269,18 @@ typedef struct vd_backend_i {
     /* x *= a (gradient clipping) */
     void (*scale)(vd_backend *be, float a, float *x, size_t n);
 
+    /* ---- inference only (the FID Inception network, src/fid/): these ops have no backward.
+     * Concatenation is channel views of one output, a fully connected layer a 1x1 conv. */
+    /* y (=) the vd_pool_desc pooling of x; y may be a channel view of a wider tensor */
+    void (*pool_fwd)(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y);
+    /* y (=) x resized to y's h x w as torch's F.interpolate(mode='bilinear',
+     * align_corners=False) without antialiasing: per axis, scale = (float)in / out (float),
+     * source s = max(0, scale (o + 0.5) - 0.5) (double), i0 = floor(s), i1 = min(i0 + 1,
+     * in - 1), l1 = (float)(s - i0), l0 = 1 - l1 (float), as torch's CPU kernel (in == out
+     * copies), and y = l0h (l0w x[i0h,i0w] + l1w x[i0h,i1w]) + l1h (l0w x[i1h,i0w] +
+     * l1w x[i1h,i1w]). */
+    void (*resize_bilinear)(vd_backend *be, const vd_tensor *x, const vd_tensor *y);
+
     /* Optional (NULL: ignored): the ops that follow belong to the block group `name`
      * ("down 32x32") in `phase` until the next call; the profiler charges them
      * there. name is copied. */
@@ -283,6 +317,17 @@ static inline void vd_backend_conv_bwd(vd_backend *be, const vd_conv_desc *cv, c
     }
     be->i->conv_bwd_weights(be, cv, x, dy, dw, db);
     if (dx) be->i->conv_bwd_data(be, cv, dy, w, dx, acc);
+}
+
+static inline void vd_backend_conv_fwd_act(vd_backend *be, const vd_conv_desc *cv, vd_act act,
+                                           float param, const vd_tensor *x, const float *w,
+                                           const float *b, const vd_tensor *y) {
+    if (be->i->conv_fwd_act) {
+        be->i->conv_fwd_act(be, cv, act, param, x, w, b, y);
+        return;
+    }
+    be->i->conv_fwd(be, cv, x, w, b, y);
+    be->i->act_fwd(be, act, param, y, y);
 }
 
 /* Record a failure (the first one wins); backends call this from their ops. */

@@ -17,6 +17,7 @@ enum {
     F_LSTATS_FWD = F_ACT + 6, F_LSTATS_BWD, F_LSAMPLE_FWD, F_LSAMPLE_BWD, F_LMASK,
     F_KL_FWD, F_KL_BWD, F_DMOL_FWD, F_DMOL_BWD, F_DMOL_SAMPLE,
     F_BERN_FWD, F_BERN_BWD, F_BERN_SAMPLE, F_NORM, F_OPTIM, F_EMA, F_SCALE,
+    F_POOL, F_RESIZE,
     F_FIXED
 };
 
@@ -33,6 +34,7 @@ static const char *const fixed_names[F_FIXED] = {
     [F_BERN_FWD] = "Bernoulli fwd", [F_BERN_BWD] = "Bernoulli bwd",
     [F_BERN_SAMPLE] = "Bernoulli sample", [F_NORM] = "grad norm (sum of squares)",
     [F_OPTIM] = "optimizer update", [F_EMA] = "EMA update", [F_SCALE] = "scale (clipping)",
+    [F_POOL] = "pool fwd", [F_RESIZE] = "resize bilinear",
 };
 
 #define MAX_FAMILIES (F_FIXED + 48)
@@ -91,7 +93,8 @@ static void charge(vd_backend *be, int f, double t0, double flops) {
     }
 }
 
-static const char *const conv_dirs[4] = {"conv fwd", "conv bwd-data", "conv bwd-weights", "conv bwd-both"};
+static const char *const conv_dirs[5] = {"conv fwd", "conv bwd-data", "conv bwd-weights", "conv bwd-both",
+                                         "conv fwd+act"};
 
 /* The slot of a conv family, made on first use; -1 (uncounted) if the table is full. */
 static int conv_family(vd_backend *be, int dir, const vd_conv_desc *cv) {
@@ -183,6 +186,15 @@ static void p_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *
     vd_backend_conv_bwd(inner(be), cv, x, dy, w, dw, db, dx, acc);
     int dir = dx ? 3 : 2;
     charge(be, conv_family(be, dir, cv), t0, (dx ? 2 : 1) * conv_flops(cv, dy));
+}
+
+/* A conv and the activation of its output in one call: a family of its own, "conv fwd+act",
+ * whatever the inner backend fuses. */
+static void p_conv_fwd_act(vd_backend *be, const vd_conv_desc *cv, vd_act act, float param,
+                           const vd_tensor *x, const float *w, const float *b, const vd_tensor *y) {
+    double t0 = vd_now_seconds();
+    vd_backend_conv_fwd_act(inner(be), cv, act, param, x, w, b, y);
+    charge(be, conv_family(be, 4, cv), t0, conv_flops(cv, y));
 }
 
 /* ---- activations and elementwise */
@@ -372,6 +384,20 @@ static void p_scale(vd_backend *be, float a, float *x, size_t n) {
     charge(be, F_SCALE, t0, 0);
 }
 
+/* ---- inference only */
+
+static void p_pool_fwd(vd_backend *be, const vd_pool_desc *pd, const vd_tensor *x, const vd_tensor *y) {
+    double t0 = vd_now_seconds();
+    inner(be)->i->pool_fwd(inner(be), pd, x, y);
+    charge(be, F_POOL, t0, 0);
+}
+
+static void p_resize_bilinear(vd_backend *be, const vd_tensor *x, const vd_tensor *y) {
+    double t0 = vd_now_seconds();
+    inner(be)->i->resize_bilinear(inner(be), x, y);
+    charge(be, F_RESIZE, t0, 0);
+}
+
 /* ---- block groups */
 
 static void p_scope(vd_backend *be, const char *name, vd_phase phase) {
@@ -432,6 +458,7 @@ static const vd_backend_i profile_table = {
     .conv_bwd_data = p_conv_bwd_data,
     .conv_bwd_weights = p_conv_bwd_weights,
     .conv_bwd = p_conv_bwd,
+    .conv_fwd_act = p_conv_fwd_act,
     .act_fwd = p_act_fwd,
     .act_bwd = p_act_bwd,
     .add = p_add,
@@ -457,6 +484,8 @@ static const vd_backend_i profile_table = {
     .optim_update = p_optim_update,
     .ema_update = p_ema_update,
     .scale = p_scale,
+    .pool_fwd = p_pool_fwd,
+    .resize_bilinear = p_resize_bilinear,
     .scope = p_scope,
 };
 

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/image_source.h"
 #include "data/download.h"
 #include "vdvae/data.h"
 
@@ -93,56 +93,12 @@ static void pack_help(void) {
            "cannot be written; 1 internal failures.\n");
 }
 
-typedef enum src_kind { SRC_CONFIG, SRC_FOLDER, SRC_IDX, SRC_CIFAR, SRC_NPZ } src_kind;
-
-typedef struct pack_opts {
-    const char *config;
-    vd_split split;
-    bool split_given;
-    int res, channels;
-    vd_cli_sets sets;
-} pack_opts;
-
-static bool ends_with(const char *s, const char *tail) {
-    size_t n = strlen(s), m = strlen(tail);
-    return n >= m && !strcmp(s + n - m, tail);
-}
-
-/* By magic bytes first, the name only where a format has none (configs, CIFAR batches). */
-static vd_status sniff(const char *path, src_kind *kind, vd_err *err) {
-    struct stat st;
-    if (stat(path, &st) != 0) return vd_errorf(err, VD_ERR_INVALID, "%s: no such file or folder", path);
-    if (S_ISDIR(st.st_mode)) return *kind = SRC_FOLDER, VD_OK;
-    if (ends_with(path, ".cfg")) return *kind = SRC_CONFIG, VD_OK;
-    unsigned char m[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return vd_errorf(err, VD_ERR_INVALID, "%s: cannot open", path);
-    size_t got = fread(m, 1, sizeof m, f);
-    fclose(f);
-    if (got >= 2 && m[0] == 0x1f && m[1] == 0x8b) *kind = SRC_IDX;
-    else if (got == 4 && m[0] == 0 && m[1] == 0 && m[2] == 8 && m[3] == 3) *kind = SRC_IDX;
-    else if (got == 4 && !memcmp(m, "PK\3\4", 4)) *kind = SRC_NPZ;
-    else if (st.st_size > 0 && st.st_size % 3073 == 0) *kind = SRC_CIFAR;
-    else
-        return vd_errorf(err, VD_ERR_INVALID,
-                         "%s: unknown format (expected a .cfg, an image folder, an IDX file, "
-                         "CIFAR-10 .bin batches or an .npz)", path);
-    return VD_OK;
-}
-
-static vd_status load_config(const char *path, const pack_opts *o, vd_images *im, vd_err *err) {
-    vd_hparams *hp = malloc(sizeof *hp);
-    if (!hp) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    vd_status st = vd_hparams_load(hp, path, o->sets.items, o->sets.n, err);
-    if (!st) st = vd_dataset_load(hp, o->split, im, err);
-    free(hp);
-    return st;
-}
+typedef vd_source_opts pack_opts;
 
 /* Options that would be silently ignored for this kind of source are refused instead. */
-static vd_status check_opts(src_kind kind, int n_src, const pack_opts *o, vd_err *err) {
-    bool cfg = kind == SRC_CONFIG, sized = kind == SRC_FOLDER || kind == SRC_NPZ;
-    if (n_src > 1 && kind != SRC_CIFAR)
+static vd_status check_opts(vd_source_kind kind, int n_src, const pack_opts *o, vd_err *err) {
+    bool cfg = kind == VD_SOURCE_CONFIG, sized = kind == VD_SOURCE_FOLDER || kind == VD_SOURCE_NPZ;
+    if (n_src > 1 && kind != VD_SOURCE_CIFAR)
         return vd_errorf(err, VD_ERR_INVALID, "only CIFAR-10 batches can be joined; give one SRC");
     if (!cfg && (o->split_given || o->sets.n))
         return vd_errorf(err, VD_ERR_INVALID, "--split and --set apply to a config SRC only");
@@ -152,33 +108,11 @@ static vd_status check_opts(src_kind kind, int n_src, const pack_opts *o, vd_err
     return VD_OK;
 }
 
-/* Every SRC must be of one kind; --config names a config whatever its file name. */
-static vd_status source_kind(char **src, int n_src, const pack_opts *o, src_kind *kind,
-                             vd_err *err) {
-    src_kind k = SRC_CONFIG;
-    vd_status st;
-    if (o->config) return *kind = SRC_CONFIG, VD_OK;
-    for (int i = 0; i < n_src; i++) {
-        if ((st = sniff(src[i], &k, err))) return st;
-        if (i > 0 && k != *kind)
-            return vd_errorf(err, VD_ERR_INVALID, "%s: not of the same kind as %s", src[i], src[0]);
-        *kind = k;
-    }
-    return VD_OK;
-}
-
 static vd_status load_source(char **src, int n_src, const pack_opts *o, vd_images *im, vd_err *err) {
-    src_kind kind = SRC_CONFIG;
-    vd_status st = source_kind(src, n_src, o, &kind, err);
+    vd_source_kind kind = VD_SOURCE_CONFIG;
+    vd_status st = vd_source_kind_of(src, n_src, o, &kind, err);
     if (st || (st = check_opts(kind, n_src, o, err))) return st;
-    switch (kind) {
-    case SRC_CONFIG: return load_config(src[0], o, im, err);
-    case SRC_FOLDER: return vd_read_image_folder(src[0], o->res, im, err);
-    case SRC_IDX: return vd_read_idx_images(src[0], im, err);
-    case SRC_CIFAR: return vd_read_cifar10_bins((const char *const *)src, n_src, im, err);
-    case SRC_NPZ: return vd_read_npz_images(src[0], o->res, o->channels ? o->channels : 3, im, err);
-    }
-    return vd_errorf(err, VD_ERR_INTERNAL, "unhandled source kind");
+    return vd_source_load(src, n_src, kind, o, im, err);
 }
 
 static int run_pack(char **src, int n_src, const char *out, const pack_opts *o) {
@@ -194,14 +128,6 @@ static int run_pack(char **src, int n_src, const char *out, const pack_opts *o) 
     return st ? vd_cli_fail("data pack", &err) : 0;
 }
 
-static int parse_split(const char *s, vd_split *out) {
-    if (!strcmp(s, "train")) *out = VD_SPLIT_TRAIN;
-    else if (!strcmp(s, "val")) *out = VD_SPLIT_VAL;
-    else if (!strcmp(s, "test")) *out = VD_SPLIT_TEST;
-    else return vd_cli_usage_error("data pack", "--split must be train, val or test, not '%s'", s);
-    return 0;
-}
-
 static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) {
     char *end;
     long v = strtol(s, &end, 10);
@@ -215,7 +141,7 @@ static int parse_int(const char *s, const char *flag, int lo, int hi, int *out) 
 static int pack_option(int c, pack_opts *o) {
     switch (c) {
     case 'c': o->config = optarg; return 0;
-    case 's': o->split_given = true; return parse_split(optarg, &o->split);
+    case 's': o->split_given = true; return vd_source_parse_split("data pack", optarg, &o->split);
     case 'r': return parse_int(optarg, "--res", 1, 65536, &o->res);
     case 'C': return parse_int(optarg, "--channels", 1, 4, &o->channels);
     case 'S': return vd_cli_add_set(&o->sets, "data pack", optarg);

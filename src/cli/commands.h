@@ -10,5 +10,6 @@ int vd_cmd_info(int argc, char **argv);
 int vd_cmd_bench(int argc, char **argv);
 int vd_cmd_reset(int argc, char **argv);
 int vd_cmd_data(int argc, char **argv);
+int vd_cmd_fid(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "dist/comm.h"
 #include "vdvae/run.h"
 
 typedef struct vd_command {
@@ -19,6 +20,7 @@ static const vd_command commands[] = {
     {"bench", vd_cmd_bench, "time training steps: seconds/step, images/s, GFLOP/s, peak memory"},
     {"reset", vd_cmd_reset, "delete a run's logs-<name>/ and checkpoints-<name>/"},
     {"data", vd_cmd_data, "download public datasets (verified) and pack any source into one file"},
+    {"fid", vd_cmd_fid, "FID and Inception Score of a run's samples; pytorch-fid statistics files"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -45,8 +47,9 @@ int main(int argc, char **argv) {
         printf("vdvae %s\n", VD_VERSION);
         return 0;
     }
+    /* a data-parallel job (mpirun) is left, or aborted when this rank failed alone, here */
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(name, commands[i].name)) return vd_comm_world_end(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "vdvae: unknown command '%s'\n\n", name);
     usage(stderr);
     return 2;

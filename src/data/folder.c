@@ -89,14 +89,36 @@ static vd_status load_one(const char *dir, const char *name, int res, uint8_t *d
     return s;
 }
 
+/* res 0: each image as it is, and all of the first one's size (as pytorch-fid reads a folder). */
+static vd_status load_native(const char *dir, const name_list *l, vd_images *out, vd_err *err) {
+    vd_status s = VD_OK;
+    for (size_t i = 0; i < l->n && s == VD_OK; i++) {
+        char *path = join(dir, l->v[i]);
+        if (!path) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+        int h, w;
+        uint8_t *rgb = NULL;
+        s = vd_read_image_rgb(path, &h, &w, &rgb, err);
+        if (s == VD_OK && i == 0) s = vd_images_alloc(out, (int64_t)l->n, h, w, 3, err);
+        if (s == VD_OK && (h != out->h || w != out->w))
+            s = vd_errorf(err, VD_ERR_INVALID, "%s: %d x %d pixels, but %s/%s is %d x %d: the "
+                          "images of a folder read at their own size must all have one size",
+                          path, w, h, dir, l->v[0], out->w, out->h);
+        if (s == VD_OK) memcpy(vd_image_ptr(out, (int64_t)i), rgb, (size_t)h * (size_t)w * 3);
+        free(rgb);
+        free(path);
+    }
+    return s;
+}
+
 vd_status vd_read_image_folder(const char *dir, int res, vd_images *out, vd_err *err) {
     memset(out, 0, sizeof *out);
-    if (res <= 0 || res > 65535)
+    if (res < 0 || res > 65535)
         return vd_errorf(err, VD_ERR_INVALID, "%s: bad target resolution %d", dir, res);
     name_list l = {0};
     vd_status s = list_files(dir, &l, err);
-    if (s == VD_OK) s = vd_images_alloc(out, (int64_t)l.n, res, res, 3, err);
-    for (size_t i = 0; i < l.n && s == VD_OK; i++)
+    if (s == VD_OK && res == 0) s = load_native(dir, &l, out, err);
+    else if (s == VD_OK) s = vd_images_alloc(out, (int64_t)l.n, res, res, 3, err);
+    for (size_t i = 0; res > 0 && i < l.n && s == VD_OK; i++)
         s = load_one(dir, l.v[i], res, vd_image_ptr(out, (int64_t)i), err);
     if (s != VD_OK) {
         vd_images_free(out);

@@ -176,10 +176,11 @@ static vd_status build_member(vd_npz_writer *w, const char *name, const char *dt
     const char *t = dtype[0] == '<' || dtype[0] == '|' ? dtype + 1 : dtype;
     int unicode = !strcmp(t, "U");
     int ok = unicode || (parse_descr(dtype, kind, &size) &&
-                         (!strcmp(kind, "f4") || !strcmp(kind, "i8") || !strcmp(kind, "u1")));
+                         (!strcmp(kind, "f4") || !strcmp(kind, "f8") || !strcmp(kind, "i8") ||
+                          !strcmp(kind, "u1")));
     if (!ok)
-        return vd_errorf(err, VD_ERR_INVALID, "%s: array '%s': dtype '%s' (expected 'f4', 'i8', "
-                         "'u1' or '<U')", w->path, name, dtype);
+        return vd_errorf(err, VD_ERR_INVALID, "%s: array '%s': dtype '%s' (expected 'f4', 'f8', "
+                         "'i8', 'u1' or '<U')", w->path, name, dtype);
     int64_t numel = -1;
     if (ndim >= 0 && ndim <= VD_NPZ_MAX_DIMS) numel = count_elements(ndim, shape, INT64_MAX / 1024);
     if (numel < 0)
@@ -193,7 +194,7 @@ static vd_status build_member(vd_npz_writer *w, const char *name, const char *dt
         snprintf(descr, sizeof descr, "<U%zu", size);
         size *= 4;
     } else {
-        snprintf(descr, sizeof descr, "%s", kind[0] == 'u' ? "|u1" : kind[0] == 'f' ? "<f4" : "<i8");
+        snprintf(descr, sizeof descr, "%c%s", kind[0] == 'u' ? '|' : '<', kind);
     }
     char hdr[640];
     size_t hl = vd_npy_format_header(descr, ndim, shape, hdr, sizeof hdr);

@@ -109,6 +109,8 @@ void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_te
                              const vd_tensor *dy, float *dw, float *db);
 void vd_cpu_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const vd_tensor *dy,
                      const float *w, float *dw, float *db, const vd_tensor *dx, bool acc);
+void vd_cpu_conv_fwd_act(vd_backend *be, const vd_conv_desc *cv, vd_act act, float param,
+                         const vd_tensor *x, const float *w, const float *b, const vd_tensor *y);
 
 /* cpu_elementwise.c: y = silu(x) over n floats on the calling thread, the act_fwd kernel */
 void vd_cpu_silu_run(const float *x, float *y, int64_t n);
@@ -179,5 +181,9 @@ void vd_cpu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const
                          float *m, float *v, size_t n);
 void vd_cpu_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
 void vd_cpu_scale(vd_backend *be, float a, float *x, size_t n);
+
+/* cpu_pool.c (inference only) */
+void vd_cpu_pool_fwd(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y);
+void vd_cpu_resize_bilinear(vd_backend *be, const vd_tensor *x, const vd_tensor *y);
 
 #endif

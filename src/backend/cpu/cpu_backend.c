@@ -122,6 +122,7 @@ static const vd_backend_i cpu_table = {
     .conv_bwd_data = vd_cpu_conv_bwd_data,
     .conv_bwd_weights = vd_cpu_conv_bwd_weights,
     .conv_bwd = vd_cpu_conv_bwd,
+    .conv_fwd_act = vd_cpu_conv_fwd_act,
     .act_fwd = vd_cpu_act_fwd,
     .act_bwd = vd_cpu_act_bwd,
     .add = vd_cpu_add,
@@ -147,6 +148,8 @@ static const vd_backend_i cpu_table = {
     .optim_update = vd_cpu_optim_update,
     .ema_update = vd_cpu_ema_update,
     .scale = vd_cpu_scale,
+    .pool_fwd = vd_cpu_pool_fwd,
+    .resize_bilinear = vd_cpu_resize_bilinear,
     .precision_note = cpu_precision_note,
 };
 

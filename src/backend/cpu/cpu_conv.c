@@ -1,5 +1,6 @@
 /* cpu convolutions through oneDNN 3.x. Each distinct call (direction, shape, pads, channel
- * strides of the activations, bias, accumulate) gets its primitive built once and kept in a
+ * strides of the activations, bias, accumulate, a fused LeakyReLU of the forward's output:
+ * conv_fwd_act) gets its primitive built once and kept in a
  * hash table; a later call only points the cached memory objects at its buffers, so the
  * steady state allocates nothing. Scratchpads, reordered weights and dense copies live in
  * one workspace that grows on a cache miss only.
@@ -71,7 +72,9 @@ static const int role_args[2][NDIRS][NROLES] = {
 typedef struct conv_key {
     int64_t ld_x, ld_y; /* channel strides of x (or dx) and y (or dy) */
     int32_t dir, n, h, w, c_in, c_out, kh, kw, stride, pad[4], bias, acc, pre_act;
-    int32_t prec; /* PREC_* */
+    int32_t prec;   /* PREC_* */
+    int32_t relu;   /* forward: LeakyReLU of slope relu_alpha on y (conv_fwd_act) */
+    float relu_alpha;
 } conv_key;
 
 typedef struct conv_entry {
@@ -114,6 +117,8 @@ typedef struct conv_io {
     const vd_tensor *x, *y;
     float *w, *b;
     const void *y_staged; /* conv_bwd: dy already converted (and db summed) here, or NULL */
+    bool relu;            /* forward: y = LeakyReLU(relu_alpha) of the conv (conv_fwd_act) */
+    float relu_alpha;
 } conv_io;
 
 /* ---- the cache ---- */
@@ -348,15 +353,19 @@ static vd_status conv_pd(vd_cpu_conv *cc, const conv_entry *e, const conv_mds *m
     return st;
 }
 
-/* User scratchpads (the workspace) and, where oneDNN should accumulate, a sum post-op. */
-static vd_status attr_make(dnnl_primitive_attr_t *attr, bool sum, vd_err *err) {
+/* User scratchpads (the workspace) and, where oneDNN should accumulate, a sum post-op; then,
+ * where it should apply the forward's LeakyReLU (relu), an eltwise post-op: after the sum, as
+ * conv_fwd_act's act follows conv_fwd's +=. */
+static vd_status attr_make(dnnl_primitive_attr_t *attr, bool sum, bool relu, float alpha,
+                           vd_err *err) {
     dnnl_post_ops_t po = NULL;
     VD_DNNL_CHECK(dnnl_primitive_attr_create(attr), err);
     vd_status st =
         VD_DNNL(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), err);
-    if (!st && sum) st = VD_DNNL(dnnl_post_ops_create(&po), err);
+    if (!st && (sum || relu)) st = VD_DNNL(dnnl_post_ops_create(&po), err);
     if (!st && sum) st = VD_DNNL(dnnl_post_ops_append_sum(po, 1.0f, 0, dnnl_data_type_undef), err);
-    if (!st && sum) st = VD_DNNL(dnnl_primitive_attr_set_post_ops(*attr, po), err);
+    if (!st && relu) st = VD_DNNL(dnnl_post_ops_append_eltwise(po, dnnl_eltwise_relu, alpha, 0.f), err);
+    if (!st && (sum || relu)) st = VD_DNNL(dnnl_primitive_attr_set_post_ops(*attr, po), err);
     if (po) dnnl_post_ops_destroy(po);
     return st;
 }
@@ -400,7 +409,7 @@ static vd_status entry_reorder(vd_cpu_conv *cc, conv_entry *e, const_dnnl_primit
     if (!bwd_w && dnnl_memory_desc_equal(user_md, prim_md)) return VD_OK;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t rpd = NULL;
-    vd_status st = attr_make(&attr, bwd_w, err);
+    vd_status st = attr_make(&attr, bwd_w, false, 0.f, err);
     if (!st)
         st = VD_DNNL(dnnl_reorder_primitive_desc_create(&rpd, bwd_w ? prim_md : user_md,
                                                         cc->engine, bwd_w ? user_md : prim_md,
@@ -473,13 +482,19 @@ static bool pd_is_reference(const_dnnl_primitive_desc_t pd) {
     return impl && strstr(impl, "ref");
 }
 
+/* The forward's LeakyReLU is the primitive's post-op, except after a sum that finish() does
+ * (a packed y that accumulates): then finish() applies it after its add. */
+static bool relu_fused(const conv_entry *e) {
+    return e->key.relu && !(e->key.acc && e->pack_y);
+}
+
 static vd_status entry_pd(vd_cpu_conv *cc, conv_entry *e, conv_mds *m, dnnl_primitive_desc_t *pd,
                           vd_err *err) {
     const conv_key *k = &e->key;
     dnnl_primitive_attr_t attr = NULL;
     bool sum = (e->gemm && (k->dir == DIR_BWD_WEIGHTS || (k->dir == DIR_BWD_DATA && k->acc))) ||
                (k->dir == DIR_FWD && k->acc && !e->pack_y); /* a packed y adds in finish() */
-    vd_status st = attr_make(&attr, sum, err);
+    vd_status st = attr_make(&attr, sum, relu_fused(e), k->relu_alpha, err);
     if (!st) st = e->gemm ? gemm_mds(e, m, err) : conv_mds_make(e, m, err);
     if (!st && e->gemm) st = gemm_pd(cc, k->dir, m, attr, pd, err);
     if (!st && !e->gemm) st = conv_pd(cc, e, m, attr, pd, err);
@@ -540,6 +555,8 @@ static conv_key key_make(int dir, const vd_conv_desc *cv, const conv_io *io, boo
     k.bias = bias, k.acc = acc;
     k.pre_act = dir == DIR_BWD_DATA ? VD_CONV_PRE_NONE : cv->pre_act; /* see ops.h */
     k.prec = prec;
+    k.relu = dir == DIR_FWD && io->relu;
+    k.relu_alpha = k.relu ? io->relu_alpha : 0.f;
     return k;
 }
 
@@ -668,6 +685,8 @@ static vd_status finish(vd_backend *be, vd_cpu_conv *cc, conv_entry *e, const co
         else
             vd_cpu_copy(be, &yd, io->y);
     }
+    if (dir == DIR_FWD && e->key.relu && !relu_fused(e))
+        vd_cpu_act_fwd(be, VD_ACT_LEAKY_RELU, e->key.relu_alpha, io->y, io->y);
     if (dir == DIR_BWD_DATA && e->pack_x) {
         if (e->key.acc)
             vd_cpu_add(be, &xd, io->x, io->x);
@@ -737,7 +756,22 @@ void vd_cpu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                      const float *b, const vd_tensor *y) {
     if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
     CPU_REQUIRE(be, w, "cpu conv_fwd: weights are missing");
-    conv_io io = {x, y, (float *)w, (float *)b, NULL};
+    conv_io io = {x, y, (float *)w, (float *)b, NULL, false, 0.f};
+    conv_call(be, DIR_FWD, cv, &io, cv->acc_y != 0);
+}
+
+/* LeakyReLU (torch's ReLU at slope 0) is oneDNN's eltwise post-op, applied as the primitive
+ * writes y; any other activation is the two calls. */
+void vd_cpu_conv_fwd_act(vd_backend *be, const vd_conv_desc *cv, vd_act act, float param,
+                         const vd_tensor *x, const float *w, const float *b, const vd_tensor *y) {
+    if (act != VD_ACT_LEAKY_RELU) {
+        vd_cpu_conv_fwd(be, cv, x, w, b, y);
+        vd_cpu_act_fwd(be, act, param, y, y);
+        return;
+    }
+    if (!conv_shapes(be, "conv_fwd", cv, x, y)) return;
+    CPU_REQUIRE(be, w, "cpu conv_fwd: weights are missing");
+    conv_io io = {x, y, (float *)w, (float *)b, NULL, true, param};
     conv_call(be, DIR_FWD, cv, &io, cv->acc_y != 0);
 }
 
@@ -745,7 +779,7 @@ void vd_cpu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tenso
                           const float *w, const vd_tensor *dx, bool acc) {
     if (!conv_shapes(be, "conv_bwd_data", cv, dx, dy)) return;
     CPU_REQUIRE(be, w, "cpu conv_bwd_data: weights are missing");
-    conv_io io = {dx, dy, (float *)w, NULL, NULL};
+    conv_io io = {dx, dy, (float *)w, NULL, NULL, false, 0.f};
     conv_call(be, DIR_BWD_DATA, cv, &io, acc);
 }
 
@@ -753,7 +787,7 @@ void vd_cpu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_te
                              const vd_tensor *dy, float *dw, float *db) {
     if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy)) return;
     CPU_REQUIRE(be, dw, "cpu conv_bwd_weights: dw is missing");
-    conv_io io = {x, dy, dw, db, NULL};
+    conv_io io = {x, dy, dw, db, NULL, false, 0.f};
     conv_call(be, DIR_BWD_WEIGHTS, cv, &io, false);
 }
 
@@ -766,7 +800,7 @@ void vd_cpu_conv_bwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
     if (!conv_shapes(be, "conv_bwd_weights", cv, x, dy) || (dx && !conv_shapes(be, "conv_bwd_data", cv, dx, dy)))
         return;
     CPU_REQUIRE(be, dw && (!dx || w), "cpu conv_bwd: dw or w is missing");
-    conv_io iw = {x, dy, dw, db, NULL}, id = {dx, dy, (float *)w, NULL, NULL};
+    conv_io iw = {x, dy, dw, db, NULL, false, 0.f}, id = {dx, dy, (float *)w, NULL, NULL, false, 0.f};
     vd_err err = {0};
     conv_entry *ew = NULL, *ed = NULL;
     conv_key kw = key_make(DIR_BWD_WEIGHTS, cv, &iw, db != NULL, false, cc->prec);

@@ -110,4 +110,8 @@ void vd_ref_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const
 void vd_ref_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
 void vd_ref_scale(vd_backend *be, float a, float *x, size_t n);
 
+/* ref_pool.c (inference only) */
+void vd_ref_pool_fwd(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y);
+void vd_ref_resize_bilinear(vd_backend *be, const vd_tensor *x, const vd_tensor *y);
+
 #endif

@@ -102,6 +102,8 @@ static const vd_backend_i ref_table = {
     .optim_update = vd_ref_optim_update,
     .ema_update = vd_ref_ema_update,
     .scale = vd_ref_scale,
+    .pool_fwd = vd_ref_pool_fwd,
+    .resize_bilinear = vd_ref_resize_bilinear,
 };
 
 vd_status vd_backend_create_cpu_ref(vd_backend **out, vd_err *err) {

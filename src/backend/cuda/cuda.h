@@ -235,6 +235,10 @@ void vd_cu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const 
 void vd_cu_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n);
 void vd_cu_scale(vd_backend *be, float a, float *x, size_t n);
 
+/* cuda_pool.cu (inference only) */
+void vd_cu_pool_fwd(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y);
+void vd_cu_resize_bilinear(vd_backend *be, const vd_tensor *x, const vd_tensor *y);
+
 /* cuda_conv.cu (cuDNN; under VD_CUDA_EMU its three library calls are loops) */
 void vd_cu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                     const float *b, const vd_tensor *y);

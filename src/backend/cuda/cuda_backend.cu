@@ -229,6 +229,7 @@ static const vd_backend_i cuda_table = {
     .conv_bwd_data = vd_cu_conv_bwd_data,
     .conv_bwd_weights = vd_cu_conv_bwd_weights,
     .conv_bwd = NULL,
+    .conv_fwd_act = NULL, /* conv_fwd, then act_fwd (vd_backend_conv_fwd_act) */
     .act_fwd = vd_cu_act_fwd,
     .act_bwd = vd_cu_act_bwd,
     .add = vd_cu_add,
