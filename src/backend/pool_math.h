@@ -72,4 +72,24 @@ VD_HD static inline double resize_blend(resize_taps th, resize_taps tw, float x0
            (double)th.l1 * ((double)tw.l0 * x10 + (double)tw.l1 * x11);
 }
 
+/* The checks every backend makes once x and y are valid tensors: a known pooling and y of the
+ * pooled size; false with the failure recorded, naming `op` (the backend's words for it). */
+static inline bool pool_fits(vd_backend *be, const char *op, const vd_pool_desc *p, const vd_tensor *x,
+                             const vd_tensor *y) {
+    if (!pool_desc_ok(p)) {
+        vd_backend_fail(be, VD_ERR_INVALID, "%s: bad pooling kind %d k %dx%d stride %d pads %d,%d,%d,%d", op,
+                        (int)p->kind, p->kh, p->kw, p->stride, p->pad_top, p->pad_left, p->pad_bottom,
+                        p->pad_right);
+        return false;
+    }
+    int ho = pool_out_size(x->h, p->kh, p->stride, p->pad_top, p->pad_bottom);
+    int wo = pool_out_size(x->w, p->kw, p->stride, p->pad_left, p->pad_right);
+    if (y->n == x->n && y->c == x->c && y->h == ho && y->w == wo) return true;
+    vd_backend_fail(be, VD_ERR_INVALID,
+                    "%s: output [%d,%d,%d,%d] does not fit input [%d,%d,%d,%d] pooled k %dx%d stride %d "
+                    "(should be %dx%d)",
+                    op, y->n, y->h, y->w, y->c, x->n, x->h, x->w, x->c, p->kh, p->kw, p->stride, ho, wo);
+    return false;
+}
+
 #endif

@@ -49,21 +49,8 @@ struct resize_f {
 };
 
 bool pool_shapes(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y) {
-    if (!vd_cu_valid(be, "pool_fwd", "x", x) || !vd_cu_valid(be, "pool_fwd", "y", y)) return false;
-    if (!pool_desc_ok(p)) {
-        vd_backend_fail(be, VD_ERR_INVALID, "pool_fwd: bad pooling kind %d k %dx%d stride %d pads %d,%d,%d,%d",
-                        (int)p->kind, p->kh, p->kw, p->stride, p->pad_top, p->pad_left, p->pad_bottom,
-                        p->pad_right);
-        return false;
-    }
-    int ho = pool_out_size(x->h, p->kh, p->stride, p->pad_top, p->pad_bottom);
-    int wo = pool_out_size(x->w, p->kw, p->stride, p->pad_left, p->pad_right);
-    if (y->n == x->n && y->c == x->c && y->h == ho && y->w == wo) return true;
-    vd_backend_fail(be, VD_ERR_INVALID,
-                    "pool_fwd: output [%d,%d,%d,%d] does not fit input [%d,%d,%d,%d] pooled k %dx%d "
-                    "stride %d (should be %dx%d)",
-                    y->n, y->h, y->w, y->c, x->n, x->h, x->w, x->c, p->kh, p->kw, p->stride, ho, wo);
-    return false;
+    return vd_cu_valid(be, "pool_fwd", "x", x) && vd_cu_valid(be, "pool_fwd", "y", y) &&
+           pool_fits(be, "pool_fwd", p, x, y);
 }
 
 } // namespace
