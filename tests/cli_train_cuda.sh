@@ -5,7 +5,8 @@
 # samples from both runs' step-20 checkpoints with the same seed: the pixel values may differ
 # only where output sampling rounds differently (a logistic sample landing on the other side of
 # a quantisation edge); the script prints how many pixels differ and by how much, and requires
-# at most 1% of pixels off, none by more than 8 levels (measured bound: see bench/GPU.md).
+# at most 1% of pixels off, none by more than 8 levels (a bound set before any GPU run: the
+# first one measures it, and the figure belongs in bench/GPU.md).
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
 . "$src/tests/lib.sh"
