@@ -245,4 +245,26 @@ VD_HD static inline void dmol_sample_pixel(const dmol_ctx *k, const float *l, do
     }
 }
 
+/* The checks every backend makes of a DMoL call, in its words (`who`: "" or "cpu "): a mixture
+ * it supports, then, once logits and x are valid tensors (the caller's check, between the two),
+ * logits of M (3C + 1) channels over x's pixels. False with the failure recorded. */
+static inline bool dmol_mixture_ok(vd_backend *be, const char *who, const char *op, const vd_dmol *d) {
+    if (dmol_supported(d)) return true;
+    vd_backend_fail(be, VD_ERR_INVALID,
+                    "%s%s: unsupported mixture (need 1..%d mixtures, 1 or 3 channels, 1..8 bits, std or "
+                    "logstd base)",
+                    who, op, DMOL_MAX_MIX);
+    return false;
+}
+
+static inline bool dmol_fits(vd_backend *be, const char *who, const char *op, const vd_dmol *d,
+                             const vd_tensor *logits, const vd_tensor *x) {
+    int want = d->n_mix * (3 * d->channels + 1);
+    if (logits->c == want && x->c == d->channels && x->n == logits->n && x->h == logits->h && x->w == logits->w)
+        return true;
+    vd_backend_fail(be, VD_ERR_INVALID, "%s%s: logits [%d,%d,%d,%d] (want %d channels) do not fit x [%d,%d,%d,%d]",
+                    who, op, logits->n, logits->h, logits->w, logits->c, want, x->n, x->h, x->w, x->c);
+    return false;
+}
+
 #endif

@@ -9,23 +9,10 @@
 
 static bool dmol_args(vd_backend *be, const char *op, const vd_dmol *d, const vd_tensor *logits,
                       const vd_tensor *x) {
-    if (!dmol_supported(d)) {
-        vd_backend_fail(be, VD_ERR_INVALID,
-                        "cpu %s: unsupported mixture (need 1..%d mixtures, 1 or 3 channels, "
-                        "1..8 bits, std or logstd base)",
-                        op, DMOL_MAX_MIX);
-        return false;
-    }
-    if (!vd_cpu_valid(be, op, "logits", logits) || !vd_cpu_valid(be, op, "x", x)) return false;
-    int want = d->n_mix * (3 * d->channels + 1);
-    if (logits->c == want && x->c == d->channels && x->n == logits->n && x->h == logits->h &&
-        x->w == logits->w)
-        return true;
-    vd_backend_fail(be, VD_ERR_INVALID,
-                    "cpu %s: logits [%d,%d,%d,%d] (want %d channels) do not fit x [%d,%d,%d,%d]",
-                    op, logits->n, logits->h, logits->w, logits->c, want, x->n, x->h, x->w, x->c);
-    return false;
+    return dmol_mixture_ok(be, "cpu ", op, d) && vd_cpu_valid(be, op, "logits", logits) &&
+           vd_cpu_valid(be, op, "x", x) && dmol_fits(be, "cpu ", op, d, logits, x);
 }
+
 void vd_cpu_dmol_fwd(vd_backend *be, const vd_dmol *d, const vd_tensor *logits, const vd_tensor *x,
                      float *nll) {
     if (!dmol_args(be, "dmol_fwd", d, logits, x)) return;
