@@ -16,6 +16,25 @@ void vd_backend_fail(vd_backend *be, vd_status code, const char *fmt, ...) {
     va_end(ap);
 }
 
+bool vd_backend_tensor_ok(vd_backend *be, const char *who, const char *op, const char *name,
+                          const vd_tensor *t) {
+    if (t && t->data && t->n > 0 && t->h > 0 && t->w > 0 && t->c > 0 && t->ld >= t->c) return true;
+    if (!t)
+        vd_backend_fail(be, VD_ERR_INVALID, "%s%s: tensor %s is missing", who, op, name);
+    else
+        vd_backend_fail(be, VD_ERR_INVALID, "%s%s: tensor %s [%d,%d,%d,%d] ld %lld is not valid", who, op,
+                        name, t->n, t->h, t->w, t->c, (long long)t->ld);
+    return false;
+}
+
+bool vd_backend_same_shape(vd_backend *be, const char *who, const char *op, const vd_tensor *a,
+                           const vd_tensor *b) {
+    if (a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c) return true;
+    vd_backend_fail(be, VD_ERR_INVALID, "%s%s: shapes [%d,%d,%d,%d] and [%d,%d,%d,%d] differ", who, op,
+                    a->n, a->h, a->w, a->c, b->n, b->h, b->w, b->c);
+    return false;
+}
+
 vd_status vd_backend_check(vd_backend *be, vd_err *err) {
     if (be->status == VD_OK) return VD_OK;
     if (err) *err = be->err;

@@ -333,6 +333,13 @@ static inline void vd_backend_conv_fwd_act(vd_backend *be, const vd_conv_desc *c
 /* Record a failure (the first one wins); backends call this from their ops. */
 void vd_backend_fail(vd_backend *be, vd_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The argument checks every backend makes, in its words (`who`: "" or "cpu "): t is a tensor
+ * with data and a positive shape (ld >= c); a and b have the same shape. False with the failure
+ * recorded, naming op. */
+bool vd_backend_tensor_ok(vd_backend *be, const char *who, const char *op, const char *name,
+                          const vd_tensor *t);
+bool vd_backend_same_shape(vd_backend *be, const char *who, const char *op, const vd_tensor *a,
+                           const vd_tensor *b);
 /* VD_OK, or the first recorded failure copied into err. */
 vd_status vd_backend_check(vd_backend *be, vd_err *err);
 

@@ -14,20 +14,11 @@ typedef struct vd_ref {
 } vd_ref;
 
 bool vd_ref_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t) {
-    if (t && t->data && t->n > 0 && t->h > 0 && t->w > 0 && t->c > 0 && t->ld >= t->c) return true;
-    if (!t)
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s is missing", op, name);
-    else
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s [%d,%d,%d,%d] ld %lld is not valid", op,
-                        name, t->n, t->h, t->w, t->c, (long long)t->ld);
-    return false;
+    return vd_backend_tensor_ok(be, "", op, name, t);
 }
 
 bool vd_ref_same_shape(vd_backend *be, const char *op, const vd_tensor *a, const vd_tensor *b) {
-    if (a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c) return true;
-    vd_backend_fail(be, VD_ERR_INVALID, "%s: shapes [%d,%d,%d,%d] and [%d,%d,%d,%d] differ", op,
-                    a->n, a->h, a->w, a->c, b->n, b->h, b->w, b->c);
-    return false;
+    return vd_backend_same_shape(be, "", op, a, b);
 }
 
 static void *ref_alloc(vd_backend *be, size_t bytes) {

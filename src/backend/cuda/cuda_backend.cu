@@ -165,20 +165,11 @@ float *vd_cu_scratch(vd_backend *be, size_t floats) {
 }
 
 bool vd_cu_valid(vd_backend *be, const char *op, const char *name, const vd_tensor *t) {
-    if (t && t->data && t->n > 0 && t->h > 0 && t->w > 0 && t->c > 0 && t->ld >= t->c) return true;
-    if (!t) /* cpu_ref's words, so a bad call reads the same on every backend */
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s is missing", op, name);
-    else
-        vd_backend_fail(be, VD_ERR_INVALID, "%s: tensor %s [%d,%d,%d,%d] ld %lld is not valid", op,
-                        name, t->n, t->h, t->w, t->c, (long long)t->ld);
-    return false;
+    return vd_backend_tensor_ok(be, "", op, name, t); /* cpu_ref's words on every backend */
 }
 
 bool vd_cu_same_shape(vd_backend *be, const char *op, const vd_tensor *a, const vd_tensor *b) {
-    if (a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c) return true;
-    vd_backend_fail(be, VD_ERR_INVALID, "%s: shapes [%d,%d,%d,%d] and [%d,%d,%d,%d] differ", op, a->n,
-                    a->h, a->w, a->c, b->n, b->h, b->w, b->c);
-    return false;
+    return vd_backend_same_shape(be, "", op, a, b);
 }
 
 static vd_status cu_set_precision(vd_backend *be, vd_precision p, vd_err *err) {
