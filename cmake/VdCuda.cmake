@@ -35,3 +35,23 @@ if(VD_WERROR)
   target_compile_options(vdvae PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>"
     "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Werror>")
 endif()
+
+# The NCCL communicator (src/dist/comm_nccl.c: gradient sums of GPU memory between ranks), where
+# the toolkit (or VD_NCCL_INCLUDE_DIR / VD_NCCL_LIBRARY) has NCCL; linked dynamically as cuDNN.
+if(VD_NCCL)
+  find_path(VD_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include)
+  find_library(VD_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_DIR}/../lib
+    PATH_SUFFIXES lib64 lib)
+  if(VD_NCCL_INCLUDE_DIR AND VD_NCCL_LIBRARY)
+    target_sources(vdvae PRIVATE ${CMAKE_SOURCE_DIR}/src/dist/comm_nccl.c)
+    set_source_files_properties(${CMAKE_SOURCE_DIR}/src/dist/comm_nccl.c PROPERTIES
+      INCLUDE_DIRECTORIES "${VD_NCCL_INCLUDE_DIR};${CUDAToolkit_INCLUDE_DIRS}")
+    target_link_libraries(vdvae PUBLIC ${VD_NCCL_LIBRARY})
+    target_compile_definitions(vdvae PRIVATE VD_HAVE_NCCL=1)
+    message(STATUS "NCCL: ${VD_NCCL_LIBRARY}")
+  else()
+    message(WARNING "VD_NCCL: no nccl.h / libnccl beside the CUDA toolkit: building without the NCCL "
+      "communicator (several ranks on GPUs then sum gradients through host memory over MPI); set "
+      "VD_NCCL_INCLUDE_DIR and VD_NCCL_LIBRARY, or -DVD_NCCL=OFF to silence this")
+  endif()
+endif()

@@ -23,12 +23,12 @@ die() { echo "gpu-check: $*" >&2; exit 1; }
 
 # ---- --pack: what a GPU machine without this machine's -dev packages needs to run a build ----
 # The CLI, the executables of the tests labelled gpu, the ctest files, and every shared library
-# they load except the C/C++ runtime and the GPU's own (driver, CUDA, cuDNN, cuBLAS: taken from
-# the GPU machine). There only the libraries it lacks are used (see use_carried_libs).
+# they load except the C/C++ runtime and the GPU's own (driver, CUDA, cuDNN, cuBLAS, NCCL: taken
+# from the GPU machine). There only the libraries it lacks are used (see use_carried_libs).
 is_base_lib() {
   case "$(basename "$1")" in
     ld-linux*|libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|libresolv.so*|libutil.so*|\
-    libstdc++.so*|libgcc_s.so*|libcuda.so*|libcudnn*|libcublas*|libnvidia*|libnvrtc*|linux-vdso*) return 0 ;;
+    libstdc++.so*|libgcc_s.so*|libcuda.so*|libcudnn*|libcublas*|libnccl*|libnvidia*|libnvrtc*|linux-vdso*) return 0 ;;
   esac
   return 1
 }
@@ -214,6 +214,12 @@ else
     [ -n "$dn" ] && [ -e "$dn/lib/libcudnn.so.9" ] &&
       CUDNN_ARGS=(-DVD_CUDNN_INCLUDE_DIR="$dn/include" -DVD_CUDNN_LIBRARY="$dn/lib/libcudnn.so.9")
   fi
+  if [ ! -e /usr/local/cuda/include/nccl.h ] && [ -n "$PY" ]; then
+    # NCCL likewise (the communicator of several ranks: src/dist/comm_nccl.c)
+    nc=$("$PY" -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null)
+    [ -n "$nc" ] && [ -e "$nc/lib/libnccl.so.2" ] &&
+      CUDNN_ARGS+=(-DVD_NCCL_INCLUDE_DIR="$nc/include" -DVD_NCCL_LIBRARY="$nc/lib/libnccl.so.2")
+  fi
   gen=()
   command -v ninja >/dev/null && [ ! -e "$BUILD/CMakeCache.txt" ] && gen=(-G Ninja)
   # only this GPU's architecture (CMake >= 3.24 knows "native"): a third of the device code
@@ -231,6 +237,8 @@ VD=$BUILD/vdvae
 [ -x "$VD" ] || die "$VD is missing"
 echo "vdvae: $BUILD_NOTE; cuDNN: $(ldd "$VD" | awk '/libcudnn.so/ { print $1, $2, $3 }')"
 ldd "$VD" | grep -q 'libcudnn.so.9 => /' || { echo "gpu-check: libcudnn.so.9 not found for $VD"; FAILED=1; }
+echo "NCCL: $(ldd "$VD" | awk '/libnccl.so/ { print $1, $2, $3 }' | grep . || echo 'not in this build')"
+ldd "$VD" | grep -q 'libnccl.so.2 => not' && { echo "gpu-check: libnccl.so.2 not found for $VD"; FAILED=1; }
 
 # ---- the CUDA tests ----------------------------------------------------------------------------
 # A test that lacks a tool here (a data set, a Python module) skips: the summary names it and
@@ -238,6 +246,7 @@ ldd "$VD" | grep -q 'libcudnn.so.9 => /' || { echo "gpu-check: libcudnn.so.9 not
 # python3 get the one with torch (VD_PYTHON, tests/vd_test.h and tests/lib.sh).
 t=$(budget 90 235)
 CTEST_RESULT="skipped (out of time)"
+NCCL_RESULT="skipped (out of time)"
 if [ "$t" -gt 0 ]; then
   echo "== ctest -L gpu (timeout ${t}s)"
   run_timed "$t" "$LOGS/ctest.log" env ${PY:+VD_PYTHON="$(command -v "$PY")"} \
@@ -253,7 +262,13 @@ if [ "$t" -gt 0 ]; then
     done)
   [ -n "$skipped" ] && CTEST_RESULT="$CTEST_RESULT; skipped: $(echo "$skipped" | paste -sd';' | sed 's/;/; /g')"
   # nvidia-smi sees a GPU: a test that finds none means the build cannot use it (driver, cuDNN)
-  echo "$skipped" | grep -qi 'gpu' && { CTEST_RESULT="$CTEST_RESULT; FAILED: a GPU test found no GPU"; rc=1; }
+  echo "$skipped" | grep -qi 'no CUDA GPU on' && { CTEST_RESULT="$CTEST_RESULT; FAILED: a GPU test found no GPU"; rc=1; }
+  # the NCCL path on this machine's one GPU (tests/cli_train_nccl.sh); two ranks need two GPUs
+  n=$(sed -n 's/.*Test *#\([0-9]*\): cli_train_nccl .*/\1/p' "$LOGS/ctest.log" | head -1)
+  NCCL_RESULT="$(grep -m1 "Test *#$n: cli_train_nccl" "$LOGS/ctest.log" | sed 's/.*\.\.\. *//'): $(grep -m1 "^$n: training loss, without and with NCCL" "$LOGS/ctest.log" | cut -d' ' -f2-)"
+  echo "NCCL, one rank: $NCCL_RESULT"
+  [ -z "$n" ] && NCCL_RESULT="cli_train_nccl did not run"
+  NCCL_RESULT="$NCCL_RESULT; GPUs here: $(nvidia-smi -L 2>/dev/null | grep -c '^GPU') (two ranks over NCCL need two: tests/mpi_train_nccl.sh)"
   [ $rc -eq 0 ] || { FAILED=1; grep -E '^[0-9]+/[0-9]+ Test|CHECK failed|FAIL' "$LOGS/ctest.log" | tail -30; }
   echo "$CTEST_RESULT"
 fi
@@ -446,6 +461,7 @@ big_config ffhq256_8bits_baseline 1 2     3      40 70     120 20   60 0
   done
   for n in "${NOTES[@]}"; do echo "  $n"; done
   echo "ctest -L gpu: $CTEST_RESULT"
+  echo "NCCL, one rank (VD_NCCL=1 against none): $NCCL_RESULT"
   echo "train on cuda: $TRAIN_RESULT"
   echo "logs: $LOGS"
 } | tee "$LOGS/summary.txt"

@@ -97,4 +97,13 @@ vd_status vd_backend_create_cuda(vd_backend **out, int device, vd_err *err) {
 bool vd_cuda_available(void) {
     return false;
 }
+
+int vd_cuda_device_count(void) {
+    return 0;
+}
+
+bool vd_backend_cuda_stream(vd_backend *be, int *device, void **stream) {
+    (void)be, (void)device, (void)stream;
+    return false;
+}
 #endif

@@ -390,6 +390,11 @@ vd_status vd_backend_create_cpu(vd_backend **out, int threads, vd_err *err);
 vd_status vd_backend_create_cuda(vd_backend **out, int device, vd_err *err);
 /* Whether this build has the CUDA backend and this process sees a GPU (asks the driver once). */
 bool vd_cuda_available(void);
+/* The GPUs this process sees (0 without CUDA or a GPU). */
+int vd_cuda_device_count(void);
+/* The GPU and the stream (a cudaStream_t) of a cuda backend, for a communicator that queues its
+ * sums behind the backend's kernels (dist/comm_nccl.c); false for any other backend. */
+bool vd_backend_cuda_stream(vd_backend *be, int *device, void **stream);
 void vd_backend_destroy(vd_backend *be);
 
 /* A profiling wrapper around `inner` (which it then owns and destroys): every op runs the

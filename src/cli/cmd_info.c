@@ -106,6 +106,14 @@ static void print_totals(const vd_arch *a, int batch) {
     printf("  total %s\n", human_bytes(m.total, h1, sizeof h1));
 }
 
+static const char *gpu_sums_without_nccl(void) {
+#ifdef VD_HAVE_CUDA
+    return "no NCCL: GPU ranks sum through host memory";
+#else
+    return "no CUDA";
+#endif
+}
+
 /* How this config trains over several processes and hosts (README "Several processes and
  * hosts"), and which numbers of ranks split its batch. */
 static void print_parallel(const vd_hparams *hp) {
@@ -113,9 +121,10 @@ static void print_parallel(const vd_hparams *hp) {
     char ns[160] = "";
     for (int n = 1, at = 0; n <= b && n <= 64 && at < (int)sizeof ns - 8; n++)
         if (b % n == 0) at += snprintf(ns + at, sizeof ns - (size_t)at, "%s%d", at ? ", " : "", n);
-    printf("\ndata parallel (this build %s):\n", vd_comm_have_mpi() ? "has MPI" : "has no MPI: configure with -DVD_MPI=ON");
+    printf("\ndata parallel (this build %s, %s):\n", vd_comm_have_mpi() ? "has MPI" : "has no MPI: configure with -DVD_MPI=ON",
+           vd_comm_have_nccl() ? "NCCL for GPUs" : gpu_sums_without_nccl());
     printf("  one host:      mpirun -np N --bind-to socket vdvae train CFG --threads T   (N processes of T\n"
-           "                 threads: one per CPU socket; GPUs take the NCCL communicator, planned)\n"
+           "                 threads: one per CPU socket; with --backend cuda one per GPU, rank k on GPU k)\n"
            "  several hosts: mpirun -np N --hostfile HOSTS --bind-to socket vdvae train CFG --dir DIR\n"
            "                 (HOSTS: one line \"hostname slots=K\" per host; DIR shared by the hosts, or\n"
            "                 the same copy on each)\n"

@@ -43,16 +43,22 @@ static void single_abort(vd_comm *c, int code) {
 
 static void single_destroy(vd_comm *c) { free(c); }
 
+static vd_status single_check_peers(vd_comm *c, const char *what, vd_err *err) {
+    (void)c, (void)what, (void)err;
+    return VD_OK;
+}
+
 static const vd_comm_i single_i = {
     .name = "single", .sum_f64 = single_sum_f64, .start_sum_f32 = single_start_sum_f32,
-    .progress = single_progress, .wait_all = single_progress, .bcast = single_bcast,
+    .progress = single_progress, .wait_all = single_progress, .check_peers = single_check_peers,
+    .bcast = single_bcast,
     .allgather = single_allgather, .abort = single_abort, .destroy = single_destroy,
 };
 
 vd_status vd_comm_single_create(vd_comm **out, vd_err *err) {
     vd_comm *c = calloc(1, sizeof *c);
     if (!c) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    *c = (vd_comm){.i = &single_i, .rank = 0, .size = 1};
+    *c = (vd_comm){.i = &single_i, .rank = 0, .size = 1, .local_rank = 0, .local_size = 1};
     *out = c;
     return VD_OK;
 }
@@ -63,6 +69,10 @@ static volatile sig_atomic_t noted_signal;
 
 void vd_comm_note_signal(int sig) { noted_signal = sig; }
 int vd_comm_signal_noted(void) { return noted_signal; }
+
+const char *vd_comm_signal_name(int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
 
 double vd_comm_timeout(void) {
     const char *v = getenv("VD_DIST_TIMEOUT");
@@ -125,6 +135,16 @@ vd_status vd_comm_world(vd_comm **out, vd_err *err) {
 }
 
 vd_comm *vd_comm_world_peek(void) { return world; }
+
+#ifndef VD_HAVE_NCCL
+bool vd_comm_have_nccl(void) { return false; }
+
+vd_status vd_comm_nccl_create(vd_comm *host, int device, void *stream, vd_comm **out, vd_err *err) {
+    (void)host, (void)device, (void)stream, (void)out;
+    return vd_errorf(err, VD_ERR_UNSUPPORTED, "this vdvae was built without NCCL (it comes with VD_CUDA=ON "
+                                              "where the CUDA toolkit has nccl.h and libnccl)");
+}
+#endif
 
 int vd_comm_world_end(int rc) {
     if (!world) return rc;

@@ -4,13 +4,11 @@
  * model. Implementations:
  *   single  one process (comm.c): every collective is the identity, nothing is sent;
  *   mpi     OpenMPI/MPICH over host memory (comm_mpi.c, built with -DVD_MPI=ON);
- *   nccl    (planned) GPU memory. The plan: vd_comm_nccl_create(mpi_comm, backend) makes an
- *           ncclComm_t whose ncclUniqueId rank 0 draws and hands to the others with the MPI
- *           comm's bcast (MPI stays the bootstrap and carries the small host-side collectives:
- *           sum_f64, bcast, allgather); start_sum_f32 becomes ncclAllReduce(ncclSum) on the
- *           backend's stream, so a bucket is queued behind the kernels that produced it
- *           without a host wait; wait_all synchronises that stream; device_buffers = true.
- *           No transport of our own: MPI's or NCCL's.
+ *   nccl    GPU memory (comm_nccl.c, builds with VD_CUDA=ON and NCCL): the gradient sums of
+ *           a cuda backend over NCCL, the host-side collectives (sum_f64, bcast, allgather)
+ *           through the communicator it was made from (MPI, or the single process), which also
+ *           carries NCCL's id from rank 0 to the others. No transport of our own: MPI's or
+ *           NCCL's.
  * Every call is collective: all ranks make the same calls in the same order (the model's
  * backward reports its buckets in a fixed order, so they do).
  *
@@ -42,6 +40,10 @@ typedef struct vd_comm_i {
     vd_status (*progress)(vd_comm *c, vd_err *err);
     /* Complete every pending sum. */
     vd_status (*wait_all)(vd_comm *c, vd_err *err);
+    /* An error naming a rank that has ended (seen from this host) while this one waits in
+     * `what`, else VD_OK: for a wait that another library does (NCCL's) to end like MPI's.
+     * Local, not collective. */
+    vd_status (*check_peers)(vd_comm *c, const char *what, vd_err *err);
     /* n bytes of rank root into buf on every rank. */
     vd_status (*bcast)(vd_comm *c, void *buf, size_t n, int root, const char *what, vd_err *err);
     /* Every rank's n bytes `mine` into out[rank * n .. (rank + 1) * n) on every rank. */
@@ -57,6 +59,7 @@ typedef struct vd_comm_i {
 struct vd_comm {
     const vd_comm_i *i;
     int rank, size;
+    int local_rank, local_size; /* among the ranks on this machine (one kernel): picks the GPU */
     bool device_buffers; /* start_sum_f32 takes backend (device) memory: NCCL; else host */
     bool failed_together; /* every rank returned the same error (vd_dist_agree_status): the
                              job may end normally instead of being aborted */
@@ -89,6 +92,11 @@ void vd_comm_note_signal(int sig);
 int vd_comm_signal_noted(void);
 /* Seconds a collective may wait before it gives up: VD_DIST_TIMEOUT (default 300). */
 double vd_comm_timeout(void);
+/* A collective still waiting this long after a signal gives up: the launcher sends SIGTERM to
+ * the survivors of a rank that died, and those would otherwise wait for its SIGKILL. */
+#define VD_COMM_SIGNAL_GRACE_SECONDS 5.0
+/* "SIGTERM", "SIGINT", ... for messages. */
+const char *vd_comm_signal_name(int sig);
 
 /* The single-process communicator (size 1). */
 vd_status vd_comm_single_create(vd_comm **out, vd_err *err);
@@ -96,5 +104,15 @@ vd_status vd_comm_single_create(vd_comm **out, vd_err *err);
 /* MPI_COMM_WORLD (MPI initialised on the first call). */
 vd_status vd_comm_mpi_create(vd_comm **out, vd_err *err);
 #endif
+
+/* Whether this build has the NCCL communicator. */
+bool vd_comm_have_nccl(void);
+/* NCCL over the ranks of `host` (collective: every rank of host calls it), for buffers of the
+ * GPU `device` and summed on `stream` (a cudaStream_t: the backend's, so a sum is queued behind
+ * the kernels that made its buffer, without a host wait); the sums run on a stream of their
+ * own, overlapping the kernels queued after them. The host collectives go to `host`, which
+ * must outlive the result; destroying the result leaves host alone. VD_ERR_UNSUPPORTED in a
+ * build without NCCL. */
+vd_status vd_comm_nccl_create(vd_comm *host, int device, void *stream, vd_comm **out, vd_err *err);
 
 #endif

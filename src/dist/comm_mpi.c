@@ -22,6 +22,7 @@
 typedef struct peer {
     long pid;
     char host[64];
+    char boot[48]; /* the kernel's boot id: one machine (its GPUs are shared by its ranks) */
     char node[96]; /* boot id + PID namespace */
 } peer;
 
@@ -35,8 +36,6 @@ typedef struct mpi_comm {
     vd_err broken_err;
 } mpi_comm;
 
-/* Give up this long after a signal when the collective still has not completed. */
-#define SIGNAL_GRACE_SECONDS 5.0
 /* How often the wait loop looks for vanished local peers. */
 #define PEER_CHECK_SECONDS 1.0
 
@@ -62,11 +61,24 @@ static void self_peer(peer *p) {
     memset(p, 0, sizeof *p);
     p->pid = (long)getpid();
     if (gethostname(p->host, sizeof p->host - 1) != 0) snprintf(p->host, sizeof p->host, "?");
-    char boot[48], ns[40] = "";
-    read_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    char ns[40] = "";
+    read_line("/proc/sys/kernel/random/boot_id", p->boot, sizeof p->boot);
+    if (!p->boot[0]) snprintf(p->boot, sizeof p->boot, "host %.40s", p->host); /* no /proc: by name */
     ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
     ns[n > 0 ? n : 0] = 0;
-    snprintf(p->node, sizeof p->node, "%s %s", boot, ns);
+    snprintf(p->node, sizeof p->node, "%s %s", p->boot, ns);
+}
+
+/* This rank's place among the ranks on its machine, and how many there are. */
+static void set_local(mpi_comm *m) {
+    const peer *me = &m->peers[m->base.rank];
+    int below = 0, same = 0;
+    for (int r = 0; r < m->base.size; r++) {
+        if (strcmp(m->peers[r].boot, me->boot)) continue;
+        same++;
+        if (r < m->base.rank) below++;
+    }
+    m->base.local_rank = below, m->base.local_size = same;
 }
 
 /* Whether process pid of our namespace is gone (never existed, or a zombie not yet reaped). */
@@ -90,8 +102,26 @@ static int gone_peer(const mpi_comm *m) {
     return -1;
 }
 
-static const char *signal_name(int sig) {
-    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+/* The error of a rank gone while this one waits in `what` (m->broken), or VD_OK. */
+static vd_status gone_error(mpi_comm *m, const char *what, vd_err *err) {
+    int r = gone_peer(m);
+    if (r < 0) return VD_OK;
+    return m->broken = vd_errorf(err, VD_ERR_INTERNAL,
+                                 "rank %d (pid %ld on %s) has ended while rank %d waited for it in %s; "
+                                 "stopping (the run resumes from its newest checkpoint)",
+                                 r, m->peers[r].pid, m->peers[r].host, m->base.rank, what);
+}
+
+static vd_status mpi_check_peers(vd_comm *c, const char *what, vd_err *err) {
+    mpi_comm *m = (mpi_comm *)c;
+    if (m->broken) {
+        if (err) *err = m->broken_err;
+        return m->broken;
+    }
+    if (!gone_error(m, what, err)) return VD_OK;
+    if (err) m->broken_err = *err;
+    m->base.broken = true;
+    return m->broken;
 }
 
 static vd_status wait_reqs(mpi_comm *m, MPI_Request *reqs, int n, const char *what, vd_err *err) {
@@ -110,20 +140,13 @@ static vd_status wait_reqs(mpi_comm *m, MPI_Request *reqs, int n, const char *wh
         if (sig && sig_at == 0) sig_at = t, next_check = t; /* look at once */
         if (t >= next_check) {
             next_check = t + PEER_CHECK_SECONDS;
-            int r = gone_peer(m);
-            if (r >= 0) {
-                m->broken = vd_errorf(err, VD_ERR_INTERNAL,
-                                      "rank %d (pid %ld on %s) has ended while rank %d waited for it in %s; "
-                                      "stopping (the run resumes from its newest checkpoint)",
-                                      r, m->peers[r].pid, m->peers[r].host, me, what);
-                break;
-            }
+            if (gone_error(m, what, err)) break;
         }
-        if (sig_at > 0 && t - sig_at > SIGNAL_GRACE_SECONDS) {
+        if (sig_at > 0 && t - sig_at > VD_COMM_SIGNAL_GRACE_SECONDS) {
             m->broken = vd_errorf(err, VD_ERR_INTERNAL,
                                   "%s arrived while rank %d waited for the other %d in %s, and they did not "
                                   "answer within %.0f s: a rank has ended or hangs (the launcher names it); "
-                                  "stopping", signal_name(sig), me, size - 1, what, SIGNAL_GRACE_SECONDS);
+                                  "stopping", vd_comm_signal_name(sig), me, size - 1, what, VD_COMM_SIGNAL_GRACE_SECONDS);
             break;
         }
         if (t - t0 > timeout) {
@@ -242,7 +265,7 @@ static void mpi_destroy(vd_comm *c) {
 
 static const vd_comm_i mpi_i = {
     .name = "mpi", .sum_f64 = mpi_sum_f64, .start_sum_f32 = mpi_start_sum_f32, .progress = mpi_progress,
-    .wait_all = mpi_wait_all, .bcast = mpi_bcast, .allgather = mpi_allgather, .abort = mpi_abort,
+    .wait_all = mpi_wait_all, .check_peers = mpi_check_peers, .bcast = mpi_bcast, .allgather = mpi_allgather, .abort = mpi_abort,
     .destroy = mpi_destroy,
 };
 
@@ -271,6 +294,7 @@ vd_status vd_comm_mpi_create(vd_comm **out, vd_err *err) {
         MPI_Abort(m->comm, vd_status_exit_code(st));
     }
     m->peers = all;
+    set_local(m);
     *out = &m->base;
     return VD_OK;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dist/comm.h"
 #include "run/session.h"
 
 typedef vd_status (*backend_ctor)(vd_backend **out, int threads, vd_err *err);
@@ -14,9 +15,13 @@ static vd_status make_cpu(vd_backend **out, int threads, vd_err *err) {
 #endif
 
 #ifdef VD_HAVE_CUDA
+/* One GPU per rank of a machine: the k-th rank there takes GPU k (modulo the GPUs it sees, so
+ * CUDA_VISIBLE_DEVICES set per rank works too). */
 static vd_status make_cuda(vd_backend **out, int threads, vd_err *err) {
     (void)threads; /* the GPU's own; host threads only feed it */
-    return vd_backend_create_cuda(out, 0, err);
+    const vd_comm *w = vd_comm_world_peek();
+    int n = vd_cuda_device_count(), local = w ? w->local_rank : 0;
+    return vd_backend_create_cuda(out, n > 0 ? local % n : 0, err);
 }
 #endif
 

@@ -29,26 +29,6 @@ static void on_signal(int sig) {
     if (sig != SIGUSR1) vd_comm_note_signal(sig);
 }
 
-/* The memory of the cpu backends is the process's: MPI reads the gradients where they are. */
-static bool host_memory(const vd_backend *be) {
-    return !strcmp(be->i->name, "cpu") || !strcmp(be->i->name, "cpu_ref");
-}
-
-static vd_status setup_dist(vd_trainer *tr, vd_err *err) {
-    vd_session *s = &tr->ses;
-    vd_status st = vd_session_shard_rows(s, tr->comm, err);
-    if (st || tr->comm->size <= 1) return st;
-    vd_train_dist *d = tr->dist = calloc(1, sizeof *tr->dist);
-    if (!d) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
-    d->comm = tr->comm;
-    if (!tr->comm->device_buffers && !host_memory(s->be)) {
-        d->staging = malloc((size_t)s->arch.total_floats * sizeof(float));
-        if (!d->staging) return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the gradient all-reduce");
-        return VD_OK;
-    }
-    return vd_grad_buckets_init(&d->buckets, tr->comm, s->net.grads, s->arch.total_floats, 0, err);
-}
-
 static vd_status setup_model(vd_trainer *tr, vd_err *err) {
     const vd_hparams *hp = tr->hp;
     int world = tr->comm->size, b = hp->train.batch_size;
@@ -61,7 +41,7 @@ static vd_status setup_model(vd_trainer *tr, vd_err *err) {
                           .batch = b / world, .quiet = tr->opts->quiet || !tr->writer};
     vd_status st = vd_optim_check(hp, err);
     if (!st) st = vd_session_open(&tr->ses, hp, &so, err);
-    if (!st) st = setup_dist(tr, err);
+    if (!st) st = vd_train_dist_open(tr, err);
     if (st) return st;
     vd_backend *be = tr->ses.be;
     size_t pbytes = (size_t)tr->ses.arch.total_floats * sizeof(float);
@@ -217,11 +197,7 @@ static void teardown(vd_trainer *tr) {
     for (size_t i = 0; be && i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->i->dealloc(be, dev[i]);
     free(tr->flat_host);
-    if (tr->dist) {
-        vd_grad_buckets_free(&tr->dist->buckets);
-        free(tr->dist->staging);
-        free(tr->dist);
-    }
+    vd_train_dist_close(tr);
     vd_session_close(&tr->ses);
 }
 
@@ -376,6 +352,7 @@ vd_status vd_train_run(const vd_hparams *hp, const vd_rundir *rd, const vd_train
         st = vd_dist_agree_status(tr.comm, st, err);
         if (!st) st = agree_start(&tr, what, err);
     }
+    if (!st) st = vd_train_dist_nccl(&tr, err);
     if (!st) {
         tr.step_at_start = tr.step;
         tr.t_start = tr.t_last_log = vd_now_seconds();

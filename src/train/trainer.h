@@ -14,7 +14,8 @@
 /* Data-parallel training (docs/model.md section 5.5): the job, the gradient all-reduce and the
  * stop every rank must agree on. */
 typedef struct vd_train_dist {
-    vd_comm *comm;               /* more than one rank */
+    vd_comm *comm;               /* the gradient sums': the job's, or nccl */
+    vd_comm *nccl;               /* NCCL over the job's ranks, ours to destroy, or NULL */
     vd_grad_buckets buckets;     /* net.grads summed in buckets during backward */
     float *staging;              /* host copy of net.grads when the backend's memory is its own
                                     and the comm takes host memory (then no overlap) */
@@ -44,10 +45,17 @@ typedef struct vd_trainer {
     int64_t step_at_start;
     int64_t last_printed;        /* step of the last plain progress line */
     vd_comm *comm;               /* the job (one process: a single comm) */
-    vd_train_dist *dist;         /* NULL for one process */
+    vd_train_dist *dist;         /* NULL for one process (unless VD_NCCL=1) */
     int global_batch;            /* train.batch_size: every rank's rows together */
     bool writer;                 /* rank 0: logs, images, checkpoints and the terminal */
 } vd_trainer;
+
+/* The data-parallel part of a run (train_dist.c): open before the ranks agree (no collective
+ * inside; NULL dist for one process unless VD_NCCL=1), then nccl after they have (collective:
+ * the gradient sums move to NCCL where every rank is on its own GPU), close at the end. */
+vd_status vd_train_dist_open(vd_trainer *tr, vd_err *err);
+vd_status vd_train_dist_nccl(vd_trainer *tr, vd_err *err);
+void vd_train_dist_close(vd_trainer *tr);
 
 /* One training step at global step t = tr->step + 1; advances tr->step. */
 vd_status vd_trainer_step(vd_trainer *tr, vd_err *err);

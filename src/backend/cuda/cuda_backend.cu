@@ -308,6 +308,22 @@ extern "C" bool vd_cuda_available(void) {
     return known == 1;
 }
 
+extern "C" int vd_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" bool vd_backend_cuda_stream(vd_backend *be, int *device, void **stream) {
+    if (!be || be->i != &cuda_table) return false;
+    *device = vd_cu(be)->device;
+    *stream = (void *)vd_cu(be)->stream;
+    return true;
+}
+
 extern "C" void *vd_cuda_managed_alloc(size_t bytes) {
     void *p = NULL;
     if (cudaMallocManaged(&p, bytes ? bytes : 1) != cudaSuccess) {
