@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Inference over 2 ranks (mpirun -np 2 on this machine) gives what one process gives: vdvae eval
 # the same JSON (NELBO, its parts, SSIM, image count; a partial last batch included), vdvae synth
-# reconstruction and generation the same files byte for byte, div_stats the same statistics up to
-# the order of float sums. Runs on a slice of Fashion-MNIST (400 training, 220 test-file images)
+# reconstruction, generation, encoding and decoding the same files byte for byte, div_stats the
+# same statistics up to the order of float sums. Runs on a slice of Fashion-MNIST (400 training, 220 test-file images)
 # so that every image of the split is written in seconds.
 set -u
 cli=${VD_CLI:?}; src=${VD_SOURCE_DIR:?}
@@ -67,8 +67,37 @@ sys.exit(0 if len(a) == len(b) and worst <= 1e-5 else 1)
 PY
 check "div_stats: the same statistics within 1e-5" "[ $rc -eq 0 ]"
 
-vd_mpirun -np 2 "$cli" synth "$cfg" "${sy[@]}" --mode encoding --threads 1 >"$tmp/enc.out" 2>&1; rc=$?
-check "encoding over 2 ranks is refused, saying to run it as one process (exit $rc)" \
-  "[ $rc -eq 2 ] && grep -q 'does not run over several ranks yet' '$tmp/enc.out'"
+# encoding: 100 training images in batches of 16, the last one partial (rank 0 alone in the last
+# round), half the variates kept by the div_stats of one process; 2 ranks with and without logits
+cod=("${sy[@]}" --set synthesis.variate_masks_quantile=0.5)
+enc=("${cod[@]}" --mode encoding --div-stats "$tmp/div_stats-1/div_stats.npy" --limit 100)
+"$cli" synth "$cfg" "${enc[@]}" --threads 2 --out "$tmp/encoding-1" --dump-logits "$tmp/enc1.npy"; rc1=$?
+vd_mpirun -np 2 "$cli" synth "$cfg" "${enc[@]}" --threads 1 --out "$tmp/encoding-2"; rc2=$?
+vd_mpirun -np 2 "$cli" synth "$cfg" "${enc[@]}" --threads 1 --out "$tmp/encoding-2l" --dump-logits "$tmp/enc2.npy"; rc3=$?
+check "synth encoding: 1 process and 2 ranks, without and with logits (exit $rc1, $rc2, $rc3)" \
+  "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ]"
+# the zip stamps each member with the time it was written, so two runs of one process differ
+# there too: the same members in the same order, each byte for byte
+"$vd_python" - "$tmp/encoding-1/encodings.npz" "$tmp/encoding-2/encodings.npz" "$tmp/encoding-2l/encodings.npz" <<'PY'; rc=$?
+import sys, zipfile
+def members(p):
+    with zipfile.ZipFile(p) as z:
+        return [(i.filename, i.compress_type, i.CRC, z.read(i)) for i in z.infolist()]
+a = members(sys.argv[1])
+print(f"encodings.npz: {len(a)} members, {sum(len(m[3]) for m in a)} bytes")
+sys.exit(0 if a and all(members(p) == a for p in sys.argv[2:]) else 1)
+PY
+check "encoding: the same encodings.npz, every member byte for byte" "[ $rc -eq 0 ]"
+check "encoding: the same logits, byte for byte" "[ -s '$tmp/enc1.npy' ] && cmp -s '$tmp/enc1.npy' '$tmp/enc2.npy'"
+
+# decoding of one process's file (--out does not move the input: it is named)
+dec=("${cod[@]}" --mode decoding --input "$tmp/encoding-1/encodings.npz")
+"$cli" synth "$cfg" "${dec[@]}" --threads 2 --out "$tmp/decoding-1" --dump-logits "$tmp/dec1.npy"; rc1=$?
+vd_mpirun -np 2 "$cli" synth "$cfg" "${dec[@]}" --threads 1 --out "$tmp/decoding-2" --dump-logits "$tmp/dec2.npy"; rc2=$?
+check "synth decoding: 1 process and 2 ranks (exit $rc1, $rc2)" "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]"
+n=$(ls "$tmp/decoding-2" | grep -c '^image_')
+check "decoding: the same $n images and grid, byte for byte" \
+  "[ $n -eq 100 ] && diff -r '$tmp/decoding-1' '$tmp/decoding-2' >/dev/null"
+check "decoding: the same logits, byte for byte" "[ -s '$tmp/dec1.npy' ] && cmp -s '$tmp/dec1.npy' '$tmp/dec2.npy'"
 
 finish mpi_infer

@@ -120,11 +120,6 @@ vd_status vd_synth_run(const vd_hparams *hp, const vd_rundir *rd, const vd_synth
     vd_status st = vd_comm_world(&s.comm, err);
     if (st) return st;
     s.writer = s.comm->rank == 0;
-    if (s.comm->size > 1 && (mode == VD_SYNTH_ENCODING || mode == VD_SYNTH_DECODING)) {
-        s.comm->failed_together = true; /* every rank refuses alike */
-        return vd_errorf(err, VD_ERR_UNSUPPORTED, "synthesis mode %s does not run over several ranks yet: run it as one "
-                         "process (without mpirun)", mode == VD_SYNTH_ENCODING ? "encoding" : "decoding");
-    }
     int n = o->out_dir ? snprintf(s.out_dir, sizeof s.out_dir, "%s", o->out_dir)
                        : snprintf(s.out_dir, sizeof s.out_dir, "%s/synthesis-%s", rd->logs_dir, mode_name(mode));
     if (n >= (int)sizeof s.out_dir) return vd_errorf(err, VD_ERR_INVALID, "output directory path too long");

@@ -1,5 +1,7 @@
 /* Decoding: an encodings file (docs/encodings.md; maybe edited in numpy) back to images. Kept
- * variates take the stored posterior mean, the others prior samples, as the encoder saw them. */
+ * variates take the stored posterior mean, the others prior samples, as the encoder saw them.
+ * Under mpirun every rank reads the file and decodes its batches (vd_synth_batches); rank 0
+ * writes every batch's images, in order. */
 #include <cJSON.h>
 #include <ctype.h>
 #include <math.h>
@@ -7,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/agree.h"
 #include "synth/synth_internal.h"
 #include "vdvae/checkpoint.h"
 #include "vdvae/io.h"
@@ -21,16 +24,32 @@ typedef struct dec_group {
     float *z, *mask;      /* device [B, r, r, v] and [v] */
 } dec_group;
 
+/* What one batch gives, the record vd_synth_batches carries from the rank that decoded it to
+ * rank 0: the samples [B, out_res, out_res, C], then with --dump-logits the logits
+ * [B, R, R, out_ch]; rows past the batch's images (n - jB of a last batch) are unused. */
 typedef struct dec_state {
     vd_npz *f;
     const char *path;
-    int64_t n;
+    int64_t n, nb;        /* images, batches */
     const vd_npz_array *names;
     dec_group *g;         /* [n_td] */
     float *zh;            /* host [B, r, r, V] of the largest group */
-    float *grid;          /* host [min(n, GRID_MAX), out_res, out_res, C] */
-    float *logits;        /* host [n, R, R, out_ch] with --dump-logits */
+    float *grid;          /* host [min(n, GRID_MAX), out_res, out_res, C], rank 0 only */
+    float *logits;        /* host [n, R, R, out_ch] on rank 0 with --dump-logits */
+    size_t rec_logits, rec_bytes;
 } dec_state;
+
+static size_t img_floats(const vd_synth *s) { return (size_t)s->ses.out_res * s->ses.out_res * s->ses.arch.image_ch; }
+static size_t logits_floats(const vd_synth *s) {
+    const vd_arch *a = &s->ses.arch;
+    return (size_t)a->image_res * a->image_res * a->out_ch;
+}
+
+/* The images of batch j: all B but in a last partial batch. */
+static int batch_rows(const vd_synth *s, const dec_state *d, int64_t j) {
+    int64_t left = d->n - j * s->ses.net.batch;
+    return left < s->ses.net.batch ? (int)left : s->ses.net.batch;
+}
 
 static void dec_free(vd_synth *s, dec_state *d) {
     for (int g = 0; d->g && g < s->ses.arch.n_td; g++) {
@@ -126,12 +145,22 @@ static vd_status dec_open(vd_synth *s, dec_state *d, vd_err *err) {
     if (!st && vd_npz_count(d->f) != 2 * a->n_td + 2)
         st = vd_errorf(err, VD_ERR_INVALID, "%s: %d arrays where this model's encodings have %d (block_<i>, kept_<i> for %d "
                        "latent groups, names, meta)", d->path, vd_npz_count(d->f), 2 * a->n_td + 2, a->n_td);
-    size_t img = (size_t)s->ses.out_res * s->ses.out_res * a->image_ch, n_grid = d->n < GRID_MAX ? (size_t)d->n : GRID_MAX;
-    d->zh = st ? NULL : malloc((size_t)most * sizeof(float));
-    d->grid = st ? NULL : malloc(n_grid * img * sizeof(float));
-    if (!st && s->o->dump_logits) d->logits = malloc((size_t)d->n * a->image_res * a->image_res * a->out_ch * sizeof(float));
-    if (!st && (!d->zh || !d->grid || (s->o->dump_logits && !d->logits))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    if (!st && !(d->zh = malloc((size_t)most * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     return st;
+}
+
+/* The layout of a batch's record, and on rank 0 (which alone writes) the grid and logits of
+ * the whole file. */
+static vd_status dec_alloc(vd_synth *s, dec_state *d, vd_err *err) {
+    size_t B = (size_t)s->ses.net.batch, n_grid = d->n < GRID_MAX ? (size_t)d->n : GRID_MAX;
+    d->nb = (d->n + s->ses.net.batch - 1) / s->ses.net.batch;
+    d->rec_logits = B * img_floats(s) * sizeof(float);
+    d->rec_bytes = d->rec_logits + (s->o->dump_logits ? B * logits_floats(s) * sizeof(float) : 0);
+    if (!s->writer) return VD_OK;
+    d->grid = malloc(n_grid * img_floats(s) * sizeof(float));
+    if (s->o->dump_logits) d->logits = malloc((size_t)d->n * logits_floats(s) * sizeof(float));
+    if (!d->grid || (s->o->dump_logits && !d->logits)) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
+    return VD_OK;
 }
 
 /* z of images first..first+count into the device: stored means at kept variates, zeros
@@ -160,24 +189,26 @@ static void png_name(const char *name, char *buf, size_t cap) {
     if (!buf[0] || buf[0] == '.') snprintf(buf, cap, "image");
 }
 
-static vd_status write_batch(vd_synth *s, dec_state *d, int64_t first, int count, vd_err *err) {
-    size_t img = (size_t)s->ses.out_res * s->ses.out_res * s->ses.arch.image_ch;
+/* Samples x [count, out_res, out_res, C] of images first.. as PNGs named after the images. */
+static vd_status write_batch(vd_synth *s, dec_state *d, const float *x, int64_t first, int count, vd_err *err) {
+    size_t img = img_floats(s);
     char name[256], file[256], path[VD_PATH_MAX + 300];
     vd_status st = VD_OK;
     for (int i = 0; i < count && !st; i++) {
         if ((st = vd_npz_string(d->names, first + i, name, sizeof name, err))) break;
         png_name(name, file, sizeof file);
         snprintf(path, sizeof path, "%s/%s.png", s->out_dir, file);
-        st = vd_synth_write_png(s, path, s->ses.host + i * img, s->ses.out_res, err);
-        if (first + i < GRID_MAX) memcpy(d->grid + (first + i) * img, s->ses.host + i * img, img * sizeof(float));
+        st = vd_synth_write_png(s, path, x + i * img, s->ses.out_res, err);
+        if (first + i < GRID_MAX) memcpy(d->grid + (first + i) * img, x + i * img, img * sizeof(float));
     }
     return st;
 }
 
-static vd_status decode_batch(vd_synth *s, dec_state *d, int64_t j, vd_err *err) {
+static vd_status dec_compute(vd_synth *s, int64_t j, void *rec, void *ctx, vd_err *err) {
+    dec_state *d = ctx;
     const vd_arch *a = &s->ses.arch;
     int64_t first = j * s->ses.net.batch;
-    int count = d->n - first < s->ses.net.batch ? (int)(d->n - first) : s->ses.net.batch;
+    int count = batch_rows(s, d, j);
     uint64_t seed = (uint64_t)s->hp->run.seed;
     float **z = malloc((size_t)a->n_td * sizeof *z), **masks = malloc((size_t)a->n_td * sizeof *masks);
     if (!z || !masks) return free(z), free(masks), vd_errorf(err, VD_ERR_NOMEM, "out of memory");
@@ -192,11 +223,35 @@ static vd_status decode_batch(vd_synth *s, dec_state *d, int64_t j, vd_err *err)
     free(z), free(masks);
     vd_noise out = {.seed = seed, .stream = vd_rng_stream((uint32_t)j, VD_SITE_SYNTH_OUTPUT)};
     vd_net_sample_output(&s->ses.net, (float)s->hp->synthesis.output_temperature, &out, s->ses.samples);
-    size_t img = (size_t)s->ses.out_res * s->ses.out_res * a->image_ch, limg = (size_t)a->image_res * a->image_res * a->out_ch;
-    s->ses.be->i->download(s->ses.be, s->ses.host, s->ses.samples, (size_t)count * img * sizeof(float));
-    if (d->logits) s->ses.be->i->download(s->ses.be, d->logits + first * limg, s->ses.net.logits.data, (size_t)count * limg * sizeof(float));
-    vd_status st = vd_backend_check(s->ses.be, err);
-    return st ? st : write_batch(s, d, first, count, err);
+    size_t logits_bytes = (size_t)count * logits_floats(s) * sizeof(float);
+    s->ses.be->i->download(s->ses.be, rec, s->ses.samples, (size_t)count * img_floats(s) * sizeof(float));
+    if (s->o->dump_logits) s->ses.be->i->download(s->ses.be, (char *)rec + d->rec_logits, s->ses.net.logits.data, logits_bytes);
+    return vd_backend_check(s->ses.be, err);
+}
+
+/* On rank 0, batch j's images as files and its logits into the whole file's. */
+static vd_status dec_consume(vd_synth *s, int64_t j, const void *rec, void *ctx, vd_err *err) {
+    dec_state *d = ctx;
+    int64_t first = j * s->ses.net.batch;
+    int count = batch_rows(s, d, j);
+    vd_status st = write_batch(s, d, rec, first, count, err);
+    size_t limg = logits_floats(s);
+    if (!st && d->logits) memcpy(d->logits + (size_t)first * limg, (const char *)rec + d->rec_logits, (size_t)count * limg * sizeof(float));
+    vd_synth_progress(s, "decoding", j + 1, d->nb);
+    return st;
+}
+
+/* Rank 0's grid and logits; every rank learns how the writing went. */
+static vd_status write_outputs(vd_synth *s, const dec_state *d, vd_status st, vd_err *err) {
+    char grid[VD_PATH_MAX + 16];
+    snprintf(grid, sizeof grid, "%s/grid.png", s->out_dir);
+    if (!st && s->writer) st = vd_synth_write_grid(s, grid, d->grid, d->n < GRID_MAX ? (int)d->n : GRID_MAX, s->ses.out_res, err);
+    if (!st && s->writer && s->o->dump_logits) {
+        const vd_arch *a = &s->ses.arch;
+        int64_t shape[4] = {d->n, a->image_res, a->image_res, a->out_ch};
+        st = vd_npy_write(s->o->dump_logits, VD_DTYPE_F32, 4, shape, d->logits, err);
+    }
+    return vd_dist_agree_status(s->comm, st, err);
 }
 
 vd_status vd_synth_decoding(vd_synth *s, vd_synth_result *r, vd_err *err) {
@@ -205,21 +260,12 @@ vd_status vd_synth_decoding(vd_synth *s, vd_synth_result *r, vd_err *err) {
     else vd_synth_encodings_path(s, path, sizeof path);
     dec_state d = {.path = path};
     vd_status st = dec_open(s, &d, err);
-    int64_t nb = (d.n + s->ses.net.batch - 1) / s->ses.net.batch;
-    for (int64_t j = 0; j < nb && !st; j++) {
-        st = decode_batch(s, &d, j, err);
-        vd_synth_progress(s, "decoding", j + 1, nb);
-    }
-    char grid[VD_PATH_MAX + 16];
-    snprintf(grid, sizeof grid, "%s/grid.png", s->out_dir);
-    if (!st) st = vd_synth_write_grid(s, grid, d.grid, d.n < GRID_MAX ? (int)d.n : GRID_MAX, s->ses.out_res, err);
-    if (!st && s->o->dump_logits) {
-        const vd_arch *a = &s->ses.arch;
-        int64_t shape[4] = {d.n, a->image_res, a->image_res, a->out_ch};
-        st = vd_npy_write(s->o->dump_logits, VD_DTYPE_F32, 4, shape, d.logits, err);
-    }
+    if (!st) st = dec_alloc(s, &d, err);
+    st = vd_dist_agree_status(s->comm, st, err); /* all ranks go on to the batches, or none */
+    if (!st) st = vd_synth_batches(s, d.nb, d.rec_bytes, dec_compute, dec_consume, &d, err);
+    st = write_outputs(s, &d, st, err);
     r->images = (int)d.n;
-    if (!st && !s->o->quiet) printf("decoded %lld images of %s into %s\n", (long long)d.n, path, s->out_dir);
+    if (!st && !s->o->quiet && s->writer) printf("decoded %lld images of %s into %s\n", (long long)d.n, path, s->out_dir);
     dec_free(s, &d);
     return st;
 }

@@ -155,7 +155,7 @@ vd_status vd_synth_load_masks(vd_synth *s, float ***masks_out, int *kept, vd_err
         if (!(masks[g] = s->ses.be->i->alloc(s->ses.be, (size_t)v * sizeof(float)))) st = vd_errorf(err, VD_ERR_NOMEM, "out of memory");
         else s->ses.be->i->upload(s->ses.be, masks[g], m, (size_t)v * sizeof(float));
     }
-    if (!st && !s->o->quiet) printf("masked reconstruction: %d variates kept by %s\n", *kept, path);
+    if (!st && !s->o->quiet && s->writer) printf("masked reconstruction: %d variates kept by %s\n", *kept, path);
     free(stats), free(tmp), free(m);
     if (st) vd_synth_masks_free(s, masks), masks = NULL;
     *masks_out = masks;
