@@ -67,6 +67,18 @@ sys.exit(0 if len(a) == len(b) and worst <= 1e-5 else 1)
 PY
 check "div_stats: the same statistics within 1e-5" "[ $rc -eq 0 ]"
 
+# masked reconstruction over 2 ranks: the same files as one process; without its div_stats every
+# rank exits 2 with the same error (no abort of the job)
+mr=("${sy[@]}" --mode reconstruction --set synthesis.mask_reconstruction=True --set synthesis.variate_masks_quantile=0.5)
+"$cli" synth "$cfg" "${mr[@]}" --div-stats "$tmp/div_stats-1/div_stats.npy" --threads 2 --out "$tmp/masked-1"; rc1=$?
+vd_mpirun -np 2 "$cli" synth "$cfg" "${mr[@]}" --div-stats "$tmp/div_stats-1/div_stats.npy" --threads 1 --out "$tmp/masked-2"; rc2=$?
+check "masked reconstruction: 1 process and 2 ranks, the same files (exit $rc1, $rc2)" \
+  "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && diff -r '$tmp/masked-1' '$tmp/masked-2' >/dev/null"
+vd_mpirun -np 2 "$cli" synth "$cfg" "${mr[@]}" --div-stats "$tmp/none.npy" --threads 1 --out "$tmp/masked-3" >"$tmp/mr.out" 2>&1; rc=$?
+head -3 "$tmp/mr.out"
+check "masked reconstruction without its div_stats: exit 2 on every rank, naming the file, no abort (exit $rc)" \
+  "[ $rc -eq 2 ] && [ \$(grep -c 'none.npy' '$tmp/mr.out') -ge 2 ] && ! grep -q MPI_ABORT '$tmp/mr.out'"
+
 # encoding: 100 training images in batches of 16, the last one partial (rank 0 alone in the last
 # round), half the variates kept by the div_stats of one process; 2 ranks with and without logits
 cod=("${sy[@]}" --set synthesis.variate_masks_quantile=0.5)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/fs.h"
+#include "dist/agree.h"
 #include "synth/synth_internal.h"
 #include "vdvae/data.h"
 #include "vdvae/rng.h"
@@ -195,6 +196,7 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
     if (!st && n < 1) st = vd_errorf(err, VD_ERR_INVALID, "the test split (%lld images) is smaller than synthesis.batch_size = %d",
                                      (long long)im.n, s->ses.net.batch);
     recon_ctx ctx = {.ld = ld, .masks = masks, .sum = &sum, .n = n};
+    if (s->comm) st = vd_dist_agree_status(s->comm, st, err); /* all ranks go on to the batches, or none */
     if (!st) st = vd_synth_batches(s, n, rec_bytes(s), recon_compute, recon_consume, &ctx, err);
     vd_status back = vd_net_set_batch(&s->ses.net, s->ses.net.max_batch, NULL); /* in range: cannot fail */
     if (!st) st = back;
@@ -205,6 +207,7 @@ vd_status vd_synth_reconstruction(vd_synth *s, vd_synth_result *r, vd_err *err) 
         r->ssim = e->ssim / e->images;
         if (s->writer) st = write_summary(s, &sum, r, err);
         if (!st && s->writer) print_summary(s, r);
+        if (s->comm) st = vd_dist_agree_status(s->comm, st, err); /* rank 0's file: every rank learns */
     }
     if (ld) vd_loader_free(ld);
     vd_images_free(&im);
