@@ -29,13 +29,13 @@ asan: deps
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) -R "^test_"
 
 # The CUDA backend (needs the CUDA toolkit with cuDNN, /usr/local/cuda; no GPU): build it with
-# warnings as errors and run its tests, which skip (77) where no GPU exists; the GPU's own
+# warnings as errors and run its tests (NCCL's too), which skip (77) where no GPU exists; the GPU's own
 # run is scripts/gpu-check.sh.
 CUDA_BUILD ?= build-cuda
 cuda: deps
 	cmake -S . -B $(CUDA_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Release -DVD_WERROR=ON -DVD_CUDA=ON
 	cmake --build $(CUDA_BUILD) -j $(JOBS)
-	ctest --test-dir $(CUDA_BUILD) --output-on-failure -j $(JOBS) -R "cuda|^test_philox$$|^layering$$"
+	ctest --test-dir $(CUDA_BUILD) --output-on-failure -j $(JOBS) -R "cuda|nccl|^test_philox$$|^layering$$"
 
 # Data parallelism (VD_MPI=ON, Debian's OpenMPI): build it with warnings as errors and run the
 # tests that start ranks with mpirun on this machine (ctest label mpi: 2 ranks of 1 thread).
