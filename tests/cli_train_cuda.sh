@@ -27,10 +27,7 @@ cat "$tmp/cuda.err"
 check "cuda training exits 0" "[ $rc -eq 0 ]"
 train cpu; rc=$?
 check "cpu training exits 0" "[ $rc -eq 0 ]"
-losses() { grep '"split": "train"' "$tmp"/$1/logs-*/metrics.jsonl | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/'; }
-paste <(losses cpu) <(losses cuda) > "$tmp/losses"
-n=$(wc -l < "$tmp/losses")
-worst=$(awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d } END { printf "%.3g", w + 0 }' "$tmp/losses")
+read -r n worst < <(loss_difference "$tmp/cpu" "$tmp/cuda")
 echo "training loss, cpu vs cuda over $n steps: worst relative difference $worst"
 check "20 training steps logged by both" "[ $n -eq 20 ]"
 check "losses within 1e-4 relative at every step ($worst)" "awk 'BEGIN { exit !($worst <= 1e-4) }'"

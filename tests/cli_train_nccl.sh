@@ -29,10 +29,7 @@ grep -q "built without NCCL" "$tmp/nccl.out" && vd_skip "NCCL in this build (con
 check "cuda training with VD_NCCL=1 exits 0 (${t_nccl} s)" "[ $rc -eq 0 ]"
 check "it says its gradients go over NCCL" "grep -q 'gradients summed over NCCL: 1 rank, one GPU each' '$tmp/nccl.out'"
 check "and prints its state digest at the end" "grep -q 'rank 0 of 1: step 20, state digest' '$tmp/nccl.out'"
-losses() { grep '"split": "train"' "$tmp"/$1/logs-*/metrics.jsonl | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/'; }
-paste <(losses plain) <(losses nccl) > "$tmp/losses"
-n=$(wc -l < "$tmp/losses")
-worst=$(awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d } END { printf "%.3g", w + 0 }' "$tmp/losses")
+read -r n worst < <(loss_difference "$tmp/plain" "$tmp/nccl")
 echo "training loss, without and with NCCL over $n steps: worst relative difference $worst"
 check "20 training steps logged by both" "[ $n -eq 20 ]"
 check "losses within 1e-5 relative at every step ($worst)" "awk 'BEGIN { exit !($worst <= 1e-5) }'"

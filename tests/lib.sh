@@ -69,3 +69,14 @@ vd_mpirun() {
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none \
     mpirun --oversubscribe "$@"
 }
+
+# loss_difference DIR_A DIR_B: the training losses of two runs side by side (the train entries
+# of their metrics.jsonl); prints "N WORST": how many steps both logged and the worst relative
+# difference of A against B (0 when none).
+loss_difference() {
+  local a b
+  a=$(grep '"split": "train"' "$1"/logs-*/metrics.jsonl | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/')
+  b=$(grep '"split": "train"' "$2"/logs-*/metrics.jsonl | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/')
+  paste <(echo "$a") <(echo "$b") | awk 'NF == 2 { n++; d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d }
+    END { printf "%d %.3g\n", n, w + 0 }'
+}

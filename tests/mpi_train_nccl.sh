@@ -22,10 +22,7 @@ grep -a "NCCL\|digest\|rror" "$tmp/two.out"
 grep -q "built without NCCL" "$tmp/two.out" && vd_skip "NCCL in this build (configure with VD_CUDA=ON where nccl.h is)"
 check "1 process and 2 ranks train 20 steps (exit $rc1, $rc2)" "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]"
 check "the ranks sum their gradients over NCCL" "grep -aq 'gradients summed over NCCL: 2 ranks, one GPU each' '$tmp/two.out'"
-losses() { grep '"split": "train"' "$tmp"/$1/logs-*/metrics.jsonl | sed 's/.*"loss": \([0-9.eE+-]*\).*/\1/'; }
-paste <(losses one) <(losses two) > "$tmp/losses"
-n=$(wc -l < "$tmp/losses")
-worst=$(awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > w) w = d } END { printf "%.3g", w + 0 }' "$tmp/losses")
+read -r n worst < <(loss_difference "$tmp/one" "$tmp/two")
 echo "training loss, 1 process x 8 against 2 ranks x 4 over NCCL, $n steps: worst relative difference $worst"
 check "20 steps logged by both" "[ $n -eq 20 ]"
 check "losses within 1e-4 relative at every step ($worst)" "awk 'BEGIN { exit !($worst <= 1e-4) }'"
