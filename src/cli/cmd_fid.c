@@ -1,6 +1,8 @@
 /* vdvae fid: pool3 statistics of a dataset (pytorch-fid's .npz), and the FID and Inception
  * Score of a run's samples against such statistics, or between two statistics files or
- * folders of images. */
+ * folders of images. Under mpirun the ranks share the batches of images or samples
+ * (src/synth/fid.c); rank 0 alone prints and writes, and every failure is agreed between the
+ * ranks so that all exit with it. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/image_source.h"
+#include "dist/agree.h"
 #include "fid/inception.h"
 #include "synth/fid.h"
 #include "vdvae/run.h"
@@ -101,6 +104,15 @@ static vd_status need_weights(fid_args *a, vd_err *err) {
     return st;
 }
 
+/* ---- the ranks -------------------------------------------------------------------------------- */
+
+/* Every rank's status of a step that may fail on some ranks only (a file one host lacks): under
+ * mpirun all go on, or all stop with the same error (exit as one, no abort). */
+static vd_status agree(vd_status st, vd_err *err) {
+    vd_comm *c = vd_comm_world_peek();
+    return c && c->size > 1 ? vd_dist_agree_status(c, st, err) : st;
+}
+
 /* ---- output ----------------------------------------------------------------------------------- */
 
 static void print_images(const char *what, const vd_fid_result *r) {
@@ -122,12 +134,12 @@ static vd_status check_dims(const char *path, const vd_fid_stats *s, vd_err *err
                      "has %d (pytorch-fid --dims 2048)", path, s->dims, VD_FID_DIMS);
 }
 
-static int report_fid(const vd_fid_stats *a, const vd_fid_stats *b) {
-    vd_err err = {0};
+/* The writer's FID line; every rank learns whether it could be computed. */
+static vd_status report_fid(const vd_fid_stats *a, const vd_fid_stats *b, vd_err *err) {
     double fid;
-    if (vd_fid_distance(a, b, &fid, &err)) return vd_cli_fail("fid", &err);
-    printf("FID: %.9g\n", fid);
-    return 0;
+    vd_status st = VD_OK;
+    if (vd_cli_writer() && !(st = vd_fid_distance(a, b, &fid, err))) printf("FID: %.9g\n", fid);
+    return agree(st, err);
 }
 
 /* ---- vdvae fid stats SOURCE OUT.npz ------------------------------------------------------------ */
@@ -144,6 +156,7 @@ static vd_status stats_of_source(char *src, fid_args *a, vd_fid_result *r, vd_er
     if (!st && kind != VD_SOURCE_NPZ && kind != VD_SOURCE_FOLDER && (a->src.res || a->src.channels))
         st = vd_errorf(err, VD_ERR_INVALID, "--res and --channels apply to folders and .npz only");
     if (!st) st = vd_source_load(&src, 1, kind, &a->src, &im, err);
+    st = agree(st, err);
     if (!st) st = vd_fid_of_images(&im, &a->o, r, err);
     vd_images_free(&im);
     return st;
@@ -153,10 +166,13 @@ static int run_stats(char *src, const char *out, fid_args *a) {
     vd_err err = {0};
     vd_fid_result r;
     if (stats_of_source(src, a, &r, &err)) return vd_cli_fail("fid stats", &err);
+    bool writer = vd_cli_writer();
     int rc = 0;
-    if (vd_fid_stats_save(&r.stats, out, &err)) rc = vd_cli_fail("fid stats", &err);
-    else printf("%s: statistics of %lld images (%d features)\n", out, (long long)r.images, r.stats.dims);
-    if (!rc) print_images(src, &r);
+    if (agree(writer ? vd_fid_stats_save(&r.stats, out, &err) : VD_OK, &err))
+        rc = vd_cli_fail("fid stats", &err);
+    else if (writer)
+        printf("%s: statistics of %lld images (%d features)\n", out, (long long)r.images, r.stats.dims);
+    if (!rc && writer) print_images(src, &r);
     vd_fid_stats_free(&r.stats);
     return rc;
 }
@@ -176,16 +192,18 @@ static vd_status folder_stats(const char *path, fid_args *a, vd_fid_stats *s, vd
     vd_fid_result r;
     vd_status st = need_weights(a, err);
     if (!st) st = vd_read_image_folder(path, a->src.res, &im, err);
+    st = agree(st, err);
     if (!st) st = vd_fid_of_images(&im, &a->o, &r, err);
     vd_images_free(&im);
     if (st) return st;
-    print_images(path, &r);
+    if (vd_cli_writer()) print_images(path, &r);
     *s = r.stats;
     return VD_OK;
 }
 
 /* Statistics files first, so that a wrong one fails before a folder goes through the network;
- * one against a folder must be of the network's features. */
+ * one against a folder must be of the network's features (so two of other features can only
+ * differ when neither is a folder). Every rank reads the files; the folders' images are shared. */
 static vd_status pair_stats(const char *path[2], fid_args *a, vd_fid_stats s[2], vd_err *err) {
     bool dir[2];
     vd_status st = is_folder(path[0], &dir[0], err);
@@ -194,11 +212,12 @@ static vd_status pair_stats(const char *path[2], fid_args *a, vd_fid_stats s[2],
         if (!dir[i]) st = vd_fid_stats_load(&s[i], path[i], err);
     for (int i = 0; i < 2 && !st; i++)
         if (!dir[i] && (dir[0] || dir[1])) st = check_dims(path[i], &s[i], err);
-    for (int i = 0; i < 2 && !st; i++)
-        if (dir[i]) st = folder_stats(path[i], a, &s[i], err);
-    if (!st && s[0].dims != s[1].dims)
+    if (!st && !dir[0] && !dir[1] && s[0].dims != s[1].dims)
         st = vd_errorf(err, VD_ERR_INVALID, "%s has %d features and %s %d: the statistics must be "
                        "of one network layer", path[0], s[0].dims, path[1], s[1].dims);
+    st = agree(st, err);
+    for (int i = 0; i < 2 && !st; i++)
+        if (dir[i]) st = folder_stats(path[i], a, &s[i], err);
     return st;
 }
 
@@ -207,7 +226,8 @@ static int run_pair(const char *pa, const char *pb, fid_args *a) {
     vd_fid_stats s[2] = {{0}, {0}};
     const char *path[2] = {pa, pb};
     vd_status st = pair_stats(path, a, s, &err);
-    int rc = st ? vd_cli_fail("fid", &err) : report_fid(&s[0], &s[1]);
+    if (!st) st = report_fid(&s[0], &s[1], &err);
+    int rc = st ? vd_cli_fail("fid", &err) : 0;
     vd_fid_stats_free(&s[0]), vd_fid_stats_free(&s[1]);
     return rc;
 }
@@ -221,6 +241,7 @@ static vd_status samples_stats(const char *cfg, fid_args *a, vd_fid_result *r, v
     /* the run is the one CFG names after --set, as vdvae train names it */
     vd_status st = vd_hparams_load(hp, cfg, a->src.sets.items, a->src.sets.n, err);
     if (!st) st = vd_rundir_read(&rd, a->dir, hp->run.name, a->src.sets.items, a->src.sets.n, hp, err);
+    st = agree(st, err);
     if (!st) st = vd_fid_of_samples(hp, &rd, a->n, a->temperature, &a->o, r, err);
     free(hp);
     return st;
@@ -230,17 +251,21 @@ static int run_samples(const char *cfg, fid_args *a) {
     vd_err err = {0};
     vd_fid_stats ref = {0};
     vd_fid_result r = {0};
-    /* the reference first: a wrong file fails before the samples are drawn */
-    vd_status st = vd_fid_stats_load(&ref, a->stats_ref, &err);
-    if (!st) st = check_dims(a->stats_ref, &ref, &err);
+    bool writer = vd_cli_writer();
+    /* the reference first (rank 0's, which alone needs it): a wrong file fails before the
+     * samples are drawn */
+    vd_status st = writer ? vd_fid_stats_load(&ref, a->stats_ref, &err) : VD_OK;
+    if (!st && writer) st = check_dims(a->stats_ref, &ref, &err);
     if (!st) st = need_weights(a, &err);
+    st = agree(st, &err);
     if (!st) st = samples_stats(cfg, a, &r, &err);
     int rc = st ? vd_cli_fail("fid", &err) : 0;
     if (!rc) {
-        printf("samples: %lld at temperature %g, EMA weights of %s (step %lld)\n", (long long)r.images,
-               a->temperature, r.checkpoint, (long long)r.step);
-        rc = report_fid(&r.stats, &ref);
-        print_images("samples", &r);
+        if (writer)
+            printf("samples: %lld at temperature %g, EMA weights of %s (step %lld)\n", (long long)r.images,
+                   a->temperature, r.checkpoint, (long long)r.step);
+        if (report_fid(&r.stats, &ref, &err)) rc = vd_cli_fail("fid", &err);
+        if (writer) print_images("samples", &r);
     }
     vd_fid_stats_free(&ref), vd_fid_stats_free(&r.stats);
     return rc;
@@ -307,6 +332,10 @@ static int dispatch(int argc, char **argv, fid_args *a) {
     if (!stats && !run && a->src.sets.n)
         return vd_cli_usage_error("fid", "--set applies to RUN_CFG or a stats SOURCE config");
     a->o.label = "fid";
+    /* the job (MPI under mpirun) before any file is read or backend opened: rank 0 writes */
+    vd_comm *comm = NULL;
+    vd_err err = {0};
+    if (vd_comm_world(&comm, &err)) return vd_cli_fail("fid", &err);
     if (stats) return run_stats(pos[1], pos[2], a);
     if (run) {
         if (!a->n) a->n = 50000;

@@ -9,25 +9,29 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "dist/agree.h"
 #include "fid/inception.h"
+#include "run/job.h"
 #include "run/session.h"
 #include "synth/fid.h"
 #include "vdvae/image.h"
 #include "vdvae/io.h"
 #include "vdvae/rng.h"
 
-/* One pass of images through the network. */
+/* One pass of images through the network. Under mpirun every rank runs the network on its
+ * share of the batches; rank 0 alone keeps the statistics, the logits and the progress. */
 typedef struct fid_pass {
     const vd_fid_opts *o;
     vd_backend *be;
     vd_inception *net;
+    vd_comm *comm;   /* the job: under mpirun the ranks share the batches */
+    bool writer;     /* rank 0 (or the only process): statistics, logits, progress, files */
     int batch, h, w, c;
     float *host;     /* [batch, h, w, c] in [-1, 1] */
     float *dev;      /* the same on the backend */
-    float *pool3;    /* [batch, 2048] */
-    float *logits;   /* [total, 1008]: the Inception Score needs every row's */
-    vd_fid_accum *acc;
-    int64_t done, total;
+    float *logits;   /* writer: [total, 1008]: the Inception Score needs every row's */
+    vd_fid_accum *acc; /* writer */
+    int64_t done, total; /* images taken into the statistics (writer), and of the pass */
     double t0;
     bool tty;
 } fid_pass;
@@ -35,28 +39,27 @@ typedef struct fid_pass {
 static vd_status pass_alloc(fid_pass *p, vd_err *err) {
     size_t img = (size_t)p->h * (size_t)p->w * (size_t)p->c, b = (size_t)p->batch;
     p->host = malloc(b * img * sizeof(float));
-    p->pool3 = malloc(b * VD_FID_DIMS * sizeof(float));
-    p->logits = malloc((size_t)p->total * VD_FID_CLASSES * sizeof(float));
+    if (p->writer) p->logits = malloc((size_t)p->total * VD_FID_CLASSES * sizeof(float));
     p->dev = p->be->i->alloc(p->be, b * img * sizeof(float));
-    if (!p->host || !p->pool3 || !p->logits || !p->dev)
+    if (!p->host || (p->writer && !p->logits) || !p->dev)
         return vd_errorf(err, VD_ERR_NOMEM, "out of memory for %lld images of %d x %d x %d",
                          (long long)p->total, p->h, p->w, p->c);
-    return vd_fid_accum_open(&p->acc, VD_FID_DIMS, err);
+    return p->writer ? vd_fid_accum_open(&p->acc, VD_FID_DIMS, err) : VD_OK;
 }
 
 static void pass_close(fid_pass *p) {
     if (p->net) vd_inception_close(p->net);
     if (p->dev) p->be->i->dealloc(p->be, p->dev);
-    free(p->host), free(p->pool3), free(p->logits);
+    free(p->host), free(p->logits);
     vd_fid_accum_close(p->acc);
     *p = (fid_pass){0};
 }
 
 /* The network on `be` (kept, not owned) for `total` images of h x w x c. */
-static vd_status pass_open(fid_pass *p, vd_backend *be, const vd_fid_opts *o, int h, int w, int c,
-                           int64_t total, vd_err *err) {
-    *p = (fid_pass){.o = o, .be = be, .h = h, .w = w, .c = c, .total = total,
-                    .batch = (int)(total < o->batch ? total : o->batch),
+static vd_status pass_open(fid_pass *p, vd_comm *comm, vd_backend *be, const vd_fid_opts *o, int h, int w,
+                           int c, int64_t total, vd_err *err) {
+    *p = (fid_pass){.o = o, .be = be, .comm = comm, .writer = comm->rank == 0, .h = h, .w = w, .c = c,
+                    .total = total, .batch = (int)(total < o->batch ? total : o->batch),
                     .tty = isatty(STDERR_FILENO)};
     if (total < 2)
         return vd_errorf(err, VD_ERR_INVALID, "FID statistics need at least 2 images, got %lld",
@@ -67,10 +70,15 @@ static vd_status pass_open(fid_pass *p, vd_backend *be, const vd_fid_opts *o, in
     return st;
 }
 
+/* Every rank's status: under mpirun all go on or all stop with the same error. */
+static vd_status pass_agree(const fid_pass *p, vd_status st, vd_err *err) {
+    return p->comm->size > 1 ? vd_dist_agree_status(p->comm, st, err) : st;
+}
+
 /* A bar that redraws in place on a terminal, else a line every tenth of the way; n: the
  * images just done. */
 static void progress(const fid_pass *p, int n) {
-    if (p->o->quiet) return;
+    if (p->o->quiet || !p->writer) return;
     double el = vd_now_seconds() - p->t0, rate = el > 0 ? (double)p->done / el : 0;
     const char *label = p->o->label ? p->o->label : "fid";
     if (p->tty) {
@@ -88,33 +96,83 @@ static void progress(const fid_pass *p, int n) {
     fflush(stderr);
 }
 
+/* What a batch of `rows` images gives, as one record (the unit the ranks gather): pool3
+ * [rows, 2048], then the logits [rows, 1008]. */
+static size_t record_bytes(int rows) { return (size_t)rows * (VD_FID_DIMS + VD_FID_CLASSES) * sizeof(float); }
+static float *record_logits(const void *rec, int rows) {
+    return (float *)rec + (size_t)rows * VD_FID_DIMS;
+}
+
 /* n <= batch images of 8-bit pixels: to [0, 1] and then [-1, 1] in float32 as pytorch-fid
- * does (ToTensor, then 2x - 1), through the network, into the statistics. */
-static vd_status pass_feed(fid_pass *p, const uint8_t *pixels, int n, vd_err *err) {
+ * does (ToTensor, then 2x - 1), through the network: pool3 [n, 2048] and logits [n, 1008]. */
+static vd_status pass_run(fid_pass *p, const uint8_t *pixels, int n, float *pool3, float *logits,
+                          vd_err *err) {
     size_t count = (size_t)n * (size_t)p->h * (size_t)p->w * (size_t)p->c;
     for (size_t i = 0; i < count; i++) p->host[i] = 2.0f * ((float)pixels[i] / 255.0f) - 1.0f;
     p->be->i->upload(p->be, p->dev, p->host, count * sizeof(float));
-    float *logits = p->logits + (size_t)p->done * VD_FID_CLASSES;
-    vd_status st = vd_inception_run(p->net, p->dev, n, p->pool3, logits, err);
-    if (!st) st = vd_fid_accum_add(p->acc, p->pool3, n, err);
+    return vd_inception_run(p->net, p->dev, n, pool3, logits, err);
+}
+
+/* The writer takes n images' features into the statistics and their logits, in order. */
+static vd_status pass_take(fid_pass *p, const float *pool3, const float *logits, int n, vd_err *err) {
+    vd_status st = vd_fid_accum_add(p->acc, pool3, n, err);
     if (st) return st;
+    memcpy(p->logits + (size_t)p->done * VD_FID_CLASSES, logits, (size_t)n * VD_FID_CLASSES * sizeof(float));
     p->done += n;
     progress(p, n);
     return VD_OK;
 }
 
+/* compute(j) runs on the rank that owns batch j (j mod N) and leaves its results in a record;
+ * take(j) then runs on the writer for every batch in order. */
+typedef vd_status (*fid_compute_fn)(fid_pass *p, int64_t j, void *rec, void *ctx, vd_err *err);
+typedef vd_status (*fid_take_fn)(fid_pass *p, int64_t j, const void *rec, void *ctx, vd_err *err);
+
+/* Batches 0..n-1 over the ranks in rounds of N (one each, the last round maybe partial), every
+ * round's records gathered and taken on the writer in batch order (as src/synth/synth_batches.c
+ * does for the inference modes): one process computes and takes in turn, so the writer's
+ * statistics and logits are those of one process bit for bit. A failure on any rank stops every
+ * rank with it. */
+static vd_status pass_batches(fid_pass *p, int64_t n, size_t rec_bytes, fid_compute_fn compute,
+                              fid_take_fn take, void *ctx, vd_err *err) {
+    vd_comm *c = p->comm;
+    int N = c->size, me = c->rank;
+    char *mine = calloc(1, rec_bytes), *all = N > 1 ? malloc((size_t)N * rec_bytes) : mine;
+    vd_status st = mine && all ? VD_OK : vd_errorf(err, VD_ERR_NOMEM, "out of memory for a batch's features");
+    st = pass_agree(p, st, err);
+    for (int64_t first = 0; first < n && !st; first += N) {
+        int64_t j = first + me;
+        if (j < n) st = compute(p, j, mine, ctx, err);
+        if (N > 1) {
+            st = vd_dist_agree_status(c, st, err);
+            if (!st)
+                st = c->i->allgather(c, mine, all, rec_bytes, "the gathering of a round of FID batches", err);
+        }
+        for (int r = 0; r < N && first + r < n && !st && p->writer; r++)
+            st = take(p, first + r, all + (size_t)r * rec_bytes, ctx, err);
+        st = pass_agree(p, st, err); /* the writer's statistics: every rank learns */
+    }
+    if (all != mine) free(all);
+    free(mine);
+    return st;
+}
+
+/* The writer's statistics, Inception Score and logits file; every rank learns how it went. */
 static vd_status pass_finish(fid_pass *p, vd_fid_result *r, vd_err *err) {
-    vd_status st = vd_fid_accum_finish(p->acc, &r->stats, err);
+    vd_status st = VD_OK;
     r->images = p->done;
     r->seconds = vd_now_seconds() - p->t0;
     r->is_mean = r->is_std = NAN;
-    if (!st && p->done >= VD_FID_IS_SPLITS)
-        st = vd_inception_score(p->logits, p->done, VD_FID_CLASSES, VD_FID_IS_SPLITS, &r->is_mean,
-                                &r->is_std, err);
-    int64_t shape[2] = {p->done, VD_FID_CLASSES};
-    if (!st && p->o->dump_logits)
-        st = vd_npy_write(p->o->dump_logits, VD_DTYPE_F32, 2, shape, p->logits, err);
-    return st;
+    if (p->writer) {
+        st = vd_fid_accum_finish(p->acc, &r->stats, err);
+        if (!st && p->done >= VD_FID_IS_SPLITS)
+            st = vd_inception_score(p->logits, p->done, VD_FID_CLASSES, VD_FID_IS_SPLITS, &r->is_mean,
+                                    &r->is_std, err);
+        int64_t shape[2] = {p->done, VD_FID_CLASSES};
+        if (!st && p->o->dump_logits)
+            st = vd_npy_write(p->o->dump_logits, VD_DTYPE_F32, 2, shape, p->logits, err);
+    }
+    return pass_agree(p, st, err);
 }
 
 static vd_status open_backend(const vd_fid_opts *o, vd_backend **be, vd_err *err) {
@@ -123,21 +181,52 @@ static vd_status open_backend(const vd_fid_opts *o, vd_backend **be, vd_err *err
 
 /* ---- images ------------------------------------------------------------------------------- */
 
+/* Image batch k: batch images from k * batch, fewer in the last. */
+static int image_batch_rows(const fid_pass *p, const vd_images *im, int64_t k) {
+    int64_t left = im->n - k * p->batch;
+    return (int)(left < p->batch ? left : p->batch);
+}
+
+static vd_status image_batch(fid_pass *p, int64_t k, void *rec, void *ctx, vd_err *err) {
+    const vd_images *im = ctx;
+    return pass_run(p, vd_image_ptr(im, k * p->batch), image_batch_rows(p, im, k), rec,
+                    record_logits(rec, p->batch), err);
+}
+
+static vd_status take_image_batch(fid_pass *p, int64_t k, const void *rec, void *ctx, vd_err *err) {
+    return pass_take(p, rec, record_logits(rec, p->batch), image_batch_rows(p, ctx, k), err);
+}
+
 static vd_status images_pass(fid_pass *p, const vd_images *im, vd_fid_result *r, vd_err *err) {
-    vd_status st = VD_OK;
-    for (int64_t i = 0; i < im->n && !st; i += p->batch) {
-        int n = (int)(im->n - i < p->batch ? im->n - i : p->batch);
-        st = pass_feed(p, vd_image_ptr(im, i), n, err);
-    }
+    int64_t batches = (im->n + p->batch - 1) / p->batch;
+    vd_status st = pass_batches(p, batches, record_bytes(p->batch), image_batch, take_image_batch,
+                                (void *)im, err);
     return st ? st : pass_finish(p, r, err);
+}
+
+/* The ranks see the same images, or none goes on. */
+static vd_status agree_images(vd_comm *c, const vd_images *im, vd_err *err) {
+    size_t bytes = (size_t)im->n * (size_t)im->h * (size_t)im->w * (size_t)im->c;
+    uint64_t digest = vd_fnv64(VD_FNV64_INIT, im->pixels, bytes);
+    char desc[256];
+    snprintf(desc, sizeof desc, "%lld images of %d x %d x %d, digest %016llx", (long long)im->n, im->h, im->w,
+             im->c, (unsigned long long)digest);
+    return vd_dist_agree_digest(c, "the images through the FID network", digest, desc, err);
 }
 
 vd_status vd_fid_of_images(const vd_images *im, const vd_fid_opts *o, vd_fid_result *r, vd_err *err) {
     memset(r, 0, sizeof *r);
+    vd_comm *c = NULL;
+    vd_status st = vd_comm_world(&c, err);
+    if (st) return st;
     vd_backend *be = NULL;
     fid_pass p = {0};
-    vd_status st = open_backend(o, &be, err);
-    if (!st) st = pass_open(&p, be, o, im->h, im->w, im->c, im->n, err);
+    st = open_backend(o, &be, err);
+    if (!st) st = pass_open(&p, c, be, o, im->h, im->w, im->c, im->n, err);
+    if (c->size > 1) { /* all set up on the same images, or none goes on */
+        st = vd_dist_agree_status(c, st, err);
+        if (!st) st = agree_images(c, im, err);
+    }
     if (!st) st = images_pass(&p, im, r, err);
     pass_close(&p);
     if (be) vd_backend_destroy(be);
@@ -154,10 +243,10 @@ typedef struct fid_sampler {
     bool open;
 } fid_sampler;
 
-static vd_status sampler_open(fid_sampler *s, const vd_hparams *hp, const vd_rundir *rd,
+static vd_status sampler_open(fid_sampler *s, bool writer, const vd_hparams *hp, const vd_rundir *rd,
                               double temperature, const vd_fid_opts *o, vd_fid_result *r, vd_err *err) {
     vd_session_opts so = {.backend = o->backend, .threads = o->threads,
-                          .batch = hp->synthesis.batch_size, .quiet = o->quiet};
+                          .batch = hp->synthesis.batch_size, .quiet = o->quiet || !writer};
     vd_status st = vd_session_open(&s->ses, hp, &so, err);
     s->open = true;
     vd_ckpt_state cs;
@@ -178,6 +267,17 @@ static void sampler_close(fid_sampler *s) {
     if (s->open) vd_session_close(&s->ses);
 }
 
+/* The ranks sample the same weights, or none goes on. */
+static vd_status agree_weights(vd_comm *c, fid_sampler *s, const vd_fid_result *r, vd_err *err) {
+    uint64_t digest = 0;
+    const float *w = s->ses.net.params;
+    vd_status st = vd_session_digest(&s->ses, &w, 1, &digest, err);
+    char desc[256];
+    snprintf(desc, sizeof desc, "%.200s (step %lld), digest %016llx", r->checkpoint, (long long)r->step,
+             (unsigned long long)digest);
+    return st ? st : vd_dist_agree_digest(c, "the checkpoint sampled", digest, desc, err);
+}
+
 /* Batch j of the sampler into s->u8, as 8-bit pixels. */
 static vd_status sample_batch(fid_sampler *s, uint32_t j, vd_err *err) {
     vd_session *ses = &s->ses;
@@ -191,17 +291,41 @@ static vd_status sample_batch(fid_sampler *s, uint32_t j, vd_err *err) {
     return st;
 }
 
+/* Sampler batch j: synthesis.batch_size samples, fewer in the last; each goes through the
+ * network in pieces of up to p->batch. */
+static int sample_batch_rows(const fid_pass *p, const fid_sampler *s, int64_t j) {
+    int b = s->ses.net.batch;
+    int64_t left = p->total - j * b;
+    return (int)(left < b ? left : b);
+}
+
+static vd_status sampler_batch(fid_pass *p, int64_t j, void *rec, void *ctx, vd_err *err) {
+    fid_sampler *s = ctx;
+    int b = s->ses.net.batch, have = sample_batch_rows(p, s, j);
+    size_t img = (size_t)p->h * (size_t)p->w * (size_t)p->c;
+    float *pool3 = rec, *logits = record_logits(rec, b);
+    vd_status st = sample_batch(s, (uint32_t)j, err);
+    for (int i = 0; i < have && !st; i += p->batch)
+        st = pass_run(p, s->u8 + (size_t)i * img, have - i < p->batch ? have - i : p->batch,
+                      pool3 + (size_t)i * VD_FID_DIMS, logits + (size_t)i * VD_FID_CLASSES, err);
+    return st;
+}
+
+static vd_status take_sampler_batch(fid_pass *p, int64_t j, const void *rec, void *ctx, vd_err *err) {
+    fid_sampler *s = ctx;
+    int b = s->ses.net.batch, have = sample_batch_rows(p, s, j);
+    const float *pool3 = rec, *logits = record_logits(rec, b);
+    vd_status st = VD_OK;
+    for (int i = 0; i < have && !st; i += p->batch) /* the pieces of one process, in its order */
+        st = pass_take(p, pool3 + (size_t)i * VD_FID_DIMS, logits + (size_t)i * VD_FID_CLASSES,
+                       have - i < p->batch ? have - i : p->batch, err);
+    return st;
+}
+
 static vd_status samples_pass(fid_pass *p, fid_sampler *s, vd_fid_result *r, vd_err *err) {
     int b = s->ses.net.batch;
-    size_t img = (size_t)p->h * (size_t)p->w * (size_t)p->c;
-    vd_status st = VD_OK;
-    for (uint32_t j = 0; p->done < p->total && !st; j++) {
-        if ((st = sample_batch(s, j, err))) break;
-        int64_t left = p->total - p->done;
-        int have = (int)(left < b ? left : b);
-        for (int i = 0; i < have && !st; i += p->batch)
-            st = pass_feed(p, s->u8 + (size_t)i * img, have - i < p->batch ? have - i : p->batch, err);
-    }
+    int64_t batches = (p->total + b - 1) / b;
+    vd_status st = pass_batches(p, batches, record_bytes(b), sampler_batch, take_sampler_batch, s, err);
     return st ? st : pass_finish(p, r, err);
 }
 
@@ -210,13 +334,21 @@ vd_status vd_fid_of_samples(const vd_hparams *hp, const vd_rundir *rd, int64_t n
     memset(r, 0, sizeof *r);
     if (n / hp->synthesis.batch_size >= UINT32_MAX)
         return vd_errorf(err, VD_ERR_INVALID, "%lld samples: too many batches", (long long)n);
+    vd_comm *c = NULL;
+    vd_status st = vd_comm_world(&c, err);
+    if (st) return st;
     vd_backend *be = NULL;
     fid_pass p = {0};
     fid_sampler s = {0};
-    vd_status st = open_backend(o, &be, err);
-    if (!st) st = sampler_open(&s, hp, rd, temperature, o, r, err);
-    int res = s.ses.out_res, c = s.ses.arch.image_ch;
-    if (!st) st = pass_open(&p, be, o, res, res, c, n, err);
+    st = vd_hparams_agree(c, hp, err);
+    if (!st) st = open_backend(o, &be, err);
+    if (!st) st = sampler_open(&s, c->rank == 0, hp, rd, temperature, o, r, err);
+    int res = s.ses.out_res, ch = s.ses.arch.image_ch;
+    if (!st) st = pass_open(&p, c, be, o, res, res, ch, n, err);
+    if (c->size > 1) { /* all set up with the same weights, or none goes on */
+        st = vd_dist_agree_status(c, st, err);
+        if (!st) st = agree_weights(c, &s, r, err);
+    }
     if (!st) st = samples_pass(&p, &s, r, err);
     pass_close(&p);
     sampler_close(&s);

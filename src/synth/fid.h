@@ -1,6 +1,14 @@
 /* vdvae fid's drivers: images (a dataset, a folder) or samples of a trained run streamed
  * through the FID Inception network into pool3 statistics and an Inception Score, with a
- * progress bar; nothing is written but what the caller saves. */
+ * progress bar; nothing is written but what the caller saves.
+ *
+ * Under mpirun (vd_comm_world of several ranks) both drivers are collective: every rank calls
+ * them with the same arguments, the batches (of images, or of the sampler) are shared in
+ * rounds of N (rank r takes batches r, r + N, ...), and each batch's pool3 features and logits
+ * are gathered to rank 0, which takes them into the statistics in batch order: rank 0's result
+ * and logits file are those of one process bit for bit. Rank 0 alone shows progress and writes
+ * dump_logits; the other ranks return VD_OK with no statistics (images 0). A failure on any
+ * rank (weights, checkpoint, different images or config on some rank) is every rank's. */
 #ifndef VD_SYNTH_FID_H
 #define VD_SYNTH_FID_H
 
