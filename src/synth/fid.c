@@ -10,6 +10,7 @@
 
 #include "core/util.h"
 #include "dist/agree.h"
+#include "dist/rounds.h"
 #include "fid/inception.h"
 #include "run/job.h"
 #include "run/session.h"
@@ -128,33 +129,30 @@ static vd_status pass_take(fid_pass *p, const float *pool3, const float *logits,
 typedef vd_status (*fid_compute_fn)(fid_pass *p, int64_t j, void *rec, void *ctx, vd_err *err);
 typedef vd_status (*fid_take_fn)(fid_pass *p, int64_t j, const void *rec, void *ctx, vd_err *err);
 
-/* Batches 0..n-1 over the ranks in rounds of N (one each, the last round maybe partial), every
- * round's records gathered and taken on the writer in batch order (as src/synth/synth_batches.c
- * does for the inference modes): one process computes and takes in turn, so the writer's
- * statistics and logits are those of one process bit for bit. A failure on any rank stops every
- * rank with it. */
+typedef struct pass_fns {
+    fid_pass *p;
+    fid_compute_fn compute;
+    fid_take_fn take;
+    void *ctx;
+} pass_fns;
+
+static vd_status pass_compute(void *ctx, int64_t j, void *rec, vd_err *err) {
+    pass_fns *f = ctx;
+    return f->compute(f->p, j, rec, f->ctx, err);
+}
+
+static vd_status pass_take_batch(void *ctx, int64_t j, const void *rec, vd_err *err) {
+    pass_fns *f = ctx;
+    return f->take(f->p, j, rec, f->ctx, err);
+}
+
+/* Batches 0..n-1 over the ranks (vd_dist_rounds): the writer takes them in batch order as one
+ * process computes and takes them in turn, so its statistics and logits are those of one
+ * process bit for bit. */
 static vd_status pass_batches(fid_pass *p, int64_t n, size_t rec_bytes, fid_compute_fn compute,
                               fid_take_fn take, void *ctx, vd_err *err) {
-    vd_comm *c = p->comm;
-    int N = c->size, me = c->rank;
-    char *mine = calloc(1, rec_bytes), *all = N > 1 ? malloc((size_t)N * rec_bytes) : mine;
-    vd_status st = mine && all ? VD_OK : vd_errorf(err, VD_ERR_NOMEM, "out of memory for a batch's features");
-    st = pass_agree(p, st, err);
-    for (int64_t first = 0; first < n && !st; first += N) {
-        int64_t j = first + me;
-        if (j < n) st = compute(p, j, mine, ctx, err);
-        if (N > 1) {
-            st = vd_dist_agree_status(c, st, err);
-            if (!st)
-                st = c->i->allgather(c, mine, all, rec_bytes, "the gathering of a round of FID batches", err);
-        }
-        for (int r = 0; r < N && first + r < n && !st && p->writer; r++)
-            st = take(p, first + r, all + (size_t)r * rec_bytes, ctx, err);
-        st = pass_agree(p, st, err); /* the writer's statistics: every rank learns */
-    }
-    if (all != mine) free(all);
-    free(mine);
-    return st;
+    pass_fns f = {p, compute, take, ctx};
+    return vd_dist_rounds(p->comm, n, rec_bytes, pass_compute, pass_take_batch, &f, err);
 }
 
 /* The writer's statistics, Inception Score and logits file; every rank learns how it went. */
