@@ -27,13 +27,7 @@ static vd_hparams hp;
 static vd_arch arch;
 static int64_t nf; /* floats per buffer */
 
-static const char *tp(const char *name) {
-    static char buf[4][512];
-    static int at;
-    char *b = buf[at++ % 4];
-    snprintf(b, 512, "%s/%s", root, name);
-    return b;
-}
+static const char *tp(const char *name) { return vd_test_path(root, name); }
 
 static float *alloc_buf(void) {
     float *p = calloc((size_t)nf, sizeof *p);

@@ -19,14 +19,7 @@
 
 static char tmpdir[] = "/tmp/vd_formats_XXXXXX";
 
-/* A path in the temporary directory (a few rotating buffers: callers use them at once). */
-static const char *tp(const char *name) {
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
+static const char *tp(const char *name) { return vd_test_path(tmpdir, name); }
 
 static void write_bytes(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
@@ -42,16 +35,6 @@ static uint8_t *slurp(const char *path, size_t *len) {
 
 /* s is the expected failure; the message holds every fragment given (VD_TEST_VERBOSE=1
  * prints each message, to read them as a user would). */
-#define CHECK_FAIL(s, code, e, ...)                                                           \
-    do {                                                                                      \
-        const char *frags_[] = {__VA_ARGS__};                                                 \
-        CHECKF((s) == (code), "status %d, expected %d (%s)", (int)(s), (int)(code), (e).msg); \
-        if (getenv("VD_TEST_VERBOSE")) fprintf(stderr, "expected error: %s\n", (e).msg);    \
-        for (size_t f_ = 0; f_ < sizeof frags_ / sizeof frags_[0]; f_++)                      \
-            CHECKF(strstr((e).msg, frags_[f_]) != NULL, "'%s' not in: %s", frags_[f_],       \
-                   (e).msg);                                                                  \
-    } while (0)
-
 /* ---- IDX ------------------------------------------------------------------------------------ */
 
 static uint8_t idx_pixel(int i, int y, int x) { return (uint8_t)(i * 50 + y * 7 + x * 3); }

@@ -16,13 +16,7 @@
 
 static char dir[256];
 
-static const char *tp(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-    return b;
-}
+static const char *tp(const char *name) { return vd_test_path(dir, name); }
 
 static bool is_dir(const char *path) {
     struct stat st;

@@ -39,13 +39,7 @@
 
 static char dir[] = "/tmp/vd_inception_XXXXXX";
 
-static const char *in_dir(const char *name) {
-    static char paths[8][4096];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-    return p;
-}
+static const char *in_dir(const char *name) { return vd_test_path(dir, name); }
 
 static double max_rel(const float *got, const float *want, int64_t n) {
     double diff = 0, scale = 1e-30;

@@ -17,23 +17,7 @@
 static char tmpdir[] = "/tmp/vd_npz_XXXXXX";
 static const char *python;
 
-static const char *tp(const char *name) {
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
-#define CHECK_FAIL(s, code, e, ...)                                                           \
-    do {                                                                                      \
-        const char *frags_[] = {__VA_ARGS__};                                                 \
-        CHECKF((s) == (code), "status %d, expected %d (%s)", (int)(s), (int)(code), (e).msg); \
-        if (getenv("VD_TEST_VERBOSE")) fprintf(stderr, "expected error: %s\n", (e).msg);    \
-        for (size_t f_ = 0; f_ < sizeof frags_ / sizeof frags_[0]; f_++)                      \
-            CHECKF(strstr((e).msg, frags_[f_]) != NULL, "'%s' not in: %s", frags_[f_],       \
-                   (e).msg);                                                                  \
-    } while (0)
+static const char *tp(const char *name) { return vd_test_path(tmpdir, name); }
 
 /* ---- an encodings-shaped file: 2 blocks, 3 images ------------------------------------------ */
 

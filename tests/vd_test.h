@@ -34,6 +34,27 @@ static int vd_test_checks;
         }                                                                           \
     } while (0)
 
+/* A status of `code` whose error message holds every fragment given after e. */
+#define CHECK_FAIL(s, code, e, ...)                                                           \
+    do {                                                                                      \
+        const char *frags_[] = {__VA_ARGS__};                                                 \
+        CHECKF((s) == (code), "status %d, expected %d (%s)", (int)(s), (int)(code), (e).msg); \
+        if (getenv("VD_TEST_VERBOSE")) fprintf(stderr, "expected error: %s\n", (e).msg);    \
+        for (size_t f_ = 0; f_ < sizeof frags_ / sizeof frags_[0]; f_++)                      \
+            CHECKF(strstr((e).msg, frags_[f_]) != NULL, "'%s' not in: %s", frags_[f_],       \
+                   (e).msg);                                                                  \
+    } while (0)
+
+/* dir/name, in one of a few rotating buffers: a caller uses each path at once (at most eight
+ * in one call). */
+static inline const char *vd_test_path(const char *dir, const char *name) {
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 /* The test cannot set itself up (no temporary directory, not run through ctest): that is a
  * failure of the environment, reported as a failure, never as a skip that CI would accept. */
 #define VD_SETUP_FAIL(...)                        \
