@@ -124,37 +124,6 @@ static vd_status pass_take(fid_pass *p, const float *pool3, const float *logits,
     return VD_OK;
 }
 
-/* compute(j) runs on the rank that owns batch j (j mod N) and leaves its results in a record;
- * take(j) then runs on the writer for every batch in order. */
-typedef vd_status (*fid_compute_fn)(fid_pass *p, int64_t j, void *rec, void *ctx, vd_err *err);
-typedef vd_status (*fid_take_fn)(fid_pass *p, int64_t j, const void *rec, void *ctx, vd_err *err);
-
-typedef struct pass_fns {
-    fid_pass *p;
-    fid_compute_fn compute;
-    fid_take_fn take;
-    void *ctx;
-} pass_fns;
-
-static vd_status pass_compute(void *ctx, int64_t j, void *rec, vd_err *err) {
-    pass_fns *f = ctx;
-    return f->compute(f->p, j, rec, f->ctx, err);
-}
-
-static vd_status pass_take_batch(void *ctx, int64_t j, const void *rec, vd_err *err) {
-    pass_fns *f = ctx;
-    return f->take(f->p, j, rec, f->ctx, err);
-}
-
-/* Batches 0..n-1 over the ranks (vd_dist_rounds): the writer takes them in batch order as one
- * process computes and takes them in turn, so its statistics and logits are those of one
- * process bit for bit. */
-static vd_status pass_batches(fid_pass *p, int64_t n, size_t rec_bytes, fid_compute_fn compute,
-                              fid_take_fn take, void *ctx, vd_err *err) {
-    pass_fns f = {p, compute, take, ctx};
-    return vd_dist_rounds(p->comm, n, rec_bytes, pass_compute, pass_take_batch, &f, err);
-}
-
 /* The writer's statistics, Inception Score and logits file; every rank learns how it went. */
 static vd_status pass_finish(fid_pass *p, vd_fid_result *r, vd_err *err) {
     vd_status st = VD_OK;
@@ -185,20 +154,34 @@ static int image_batch_rows(const fid_pass *p, const vd_images *im, int64_t k) {
     return (int)(left < p->batch ? left : p->batch);
 }
 
-static vd_status image_batch(fid_pass *p, int64_t k, void *rec, void *ctx, vd_err *err) {
-    const vd_images *im = ctx;
-    return pass_run(p, vd_image_ptr(im, k * p->batch), image_batch_rows(p, im, k), rec,
+/* The pass and its source, for the rounds' callbacks. */
+typedef struct images_job {
+    fid_pass *p;
+    const vd_images *im;
+} images_job;
+
+/* Batch k on the rank that owns it: its pool3 and logits into a record. */
+static vd_status image_batch(void *ctx, int64_t k, void *rec, vd_err *err) {
+    images_job *job = ctx;
+    fid_pass *p = job->p;
+    return pass_run(p, vd_image_ptr(job->im, k * p->batch), image_batch_rows(p, job->im, k), rec,
                     record_logits(rec, p->batch), err);
 }
 
-static vd_status take_image_batch(fid_pass *p, int64_t k, const void *rec, void *ctx, vd_err *err) {
-    return pass_take(p, rec, record_logits(rec, p->batch), image_batch_rows(p, ctx, k), err);
+/* Batch k's record on the writer, in batch order. */
+static vd_status take_image_batch(void *ctx, int64_t k, const void *rec, vd_err *err) {
+    images_job *job = ctx;
+    fid_pass *p = job->p;
+    return pass_take(p, rec, record_logits(rec, p->batch), image_batch_rows(p, job->im, k), err);
 }
 
+/* The batches over the ranks (vd_dist_rounds): the writer takes them in the order one process
+ * computes them, so its statistics and logits are that process's bit for bit. */
 static vd_status images_pass(fid_pass *p, const vd_images *im, vd_fid_result *r, vd_err *err) {
     int64_t batches = (im->n + p->batch - 1) / p->batch;
-    vd_status st = pass_batches(p, batches, record_bytes(p->batch), image_batch, take_image_batch,
-                                (void *)im, err);
+    images_job job = {p, im};
+    vd_status st = vd_dist_rounds(p->comm, batches, record_bytes(p->batch), image_batch, take_image_batch,
+                                  &job, err);
     return st ? st : pass_finish(p, r, err);
 }
 
@@ -297,8 +280,16 @@ static int sample_batch_rows(const fid_pass *p, const fid_sampler *s, int64_t j)
     return (int)(left < b ? left : b);
 }
 
-static vd_status sampler_batch(fid_pass *p, int64_t j, void *rec, void *ctx, vd_err *err) {
-    fid_sampler *s = ctx;
+/* The pass and its sampler, for the rounds' callbacks. */
+typedef struct samples_job {
+    fid_pass *p;
+    fid_sampler *s;
+} samples_job;
+
+static vd_status sampler_batch(void *ctx, int64_t j, void *rec, vd_err *err) {
+    samples_job *job = ctx;
+    fid_pass *p = job->p;
+    fid_sampler *s = job->s;
     int b = s->ses.net.batch, have = sample_batch_rows(p, s, j);
     size_t img = (size_t)p->h * (size_t)p->w * (size_t)p->c;
     float *pool3 = rec, *logits = record_logits(rec, b);
@@ -309,8 +300,10 @@ static vd_status sampler_batch(fid_pass *p, int64_t j, void *rec, void *ctx, vd_
     return st;
 }
 
-static vd_status take_sampler_batch(fid_pass *p, int64_t j, const void *rec, void *ctx, vd_err *err) {
-    fid_sampler *s = ctx;
+static vd_status take_sampler_batch(void *ctx, int64_t j, const void *rec, vd_err *err) {
+    samples_job *job = ctx;
+    fid_pass *p = job->p;
+    fid_sampler *s = job->s;
     int b = s->ses.net.batch, have = sample_batch_rows(p, s, j);
     const float *pool3 = rec, *logits = record_logits(rec, b);
     vd_status st = VD_OK;
@@ -323,7 +316,8 @@ static vd_status take_sampler_batch(fid_pass *p, int64_t j, const void *rec, voi
 static vd_status samples_pass(fid_pass *p, fid_sampler *s, vd_fid_result *r, vd_err *err) {
     int b = s->ses.net.batch;
     int64_t batches = (p->total + b - 1) / b;
-    vd_status st = pass_batches(p, batches, record_bytes(b), sampler_batch, take_sampler_batch, s, err);
+    samples_job job = {p, s};
+    vd_status st = vd_dist_rounds(p->comm, batches, record_bytes(b), sampler_batch, take_sampler_batch, &job, err);
     return st ? st : pass_finish(p, r, err);
 }
 
