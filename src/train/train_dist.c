@@ -33,6 +33,7 @@ vd_status vd_train_dist_open(vd_trainer *tr, vd_err *err) {
     vd_train_dist *d = tr->dist = calloc(1, sizeof *tr->dist);
     if (!d) return vd_errorf(err, VD_ERR_NOMEM, "out of memory");
     d->comm = tr->comm;
+    d->nccl_wish = wish;
     if (!host_memory(s->be)) { /* until NCCL takes over (vd_train_dist_nccl) */
         d->staging = malloc((size_t)s->arch.total_floats * sizeof(float));
         if (!d->staging) return vd_errorf(err, VD_ERR_NOMEM, "out of memory for the gradient all-reduce");
@@ -57,14 +58,14 @@ static void nccl_obstacle(const vd_trainer *tr, int *device, void **stream, char
 /* Every rank on NCCL or none: the ranks count who can (collective). */
 vd_status vd_train_dist_nccl(vd_trainer *tr, vd_err *err) {
     vd_train_dist *d = tr->dist;
-    int wish, device = 0;
+    if (!d || d->nccl_wish == 0) return VD_OK;
+    int wish = d->nccl_wish, device = 0;
     void *stream = NULL;
     char why[160];
-    vd_status st = nccl_wish(&wish, err);
-    if (st || !d || wish == 0) return st;
     nccl_obstacle(tr, &device, &stream, why, sizeof why);
     double able = why[0] ? 0 : 1;
-    if ((st = tr->comm->i->sum_f64(tr->comm, &able, 1, "whether every rank can use NCCL", err))) return st;
+    vd_status st = tr->comm->i->sum_f64(tr->comm, &able, 1, "whether every rank can use NCCL", err);
+    if (st) return st;
     if (able < tr->comm->size) {
         if (wish == 1)
             return vd_errorf(err, VD_ERR_UNSUPPORTED, "VD_NCCL=1, but %s", why[0] ? why : "another rank cannot use NCCL");

@@ -16,6 +16,7 @@
 typedef struct vd_train_dist {
     vd_comm *comm;               /* the gradient sums': the job's, or nccl */
     vd_comm *nccl;               /* NCCL over the job's ranks, ours to destroy, or NULL */
+    int nccl_wish;               /* VD_NCCL: 1 NCCL always, 0 never, -1 unset (several ranks on cuda) */
     vd_grad_buckets buckets;     /* net.grads summed in buckets during backward */
     float *staging;              /* host copy of net.grads when the backend's memory is its own
                                     and the comm takes host memory (then no overlap) */
