@@ -265,9 +265,11 @@ if [ "$t" -gt 0 ]; then
   echo "$skipped" | grep -qi 'no CUDA GPU on' && { CTEST_RESULT="$CTEST_RESULT; FAILED: a GPU test found no GPU"; rc=1; }
   # the NCCL path on this machine's one GPU (tests/cli_train_nccl.sh); two ranks need two GPUs
   n=$(sed -n 's/.*Test *#\([0-9]*\): cli_train_nccl .*/\1/p' "$LOGS/ctest.log" | head -1)
-  NCCL_RESULT="$(grep -m1 "Test *#$n: cli_train_nccl" "$LOGS/ctest.log" | sed 's/.*\.\.\. *//'): $(grep -m1 "^$n: training loss, without and with NCCL" "$LOGS/ctest.log" | cut -d' ' -f2-)"
-  echo "NCCL, one rank: $NCCL_RESULT"
-  [ -z "$n" ] && NCCL_RESULT="cli_train_nccl did not run"
+  if [ -n "$n" ]; then
+    NCCL_RESULT="$(grep -m1 "Test *#$n: cli_train_nccl" "$LOGS/ctest.log" | sed 's/.*\.\.\. *//'): $(grep -m1 "^$n: training loss, without and with NCCL" "$LOGS/ctest.log" | cut -d' ' -f2-)"
+  else
+    NCCL_RESULT="cli_train_nccl did not run"
+  fi
   NCCL_RESULT="$NCCL_RESULT; GPUs here: $(nvidia-smi -L 2>/dev/null | grep -c '^GPU') (two ranks over NCCL need two: tests/mpi_train_nccl.sh)"
   [ $rc -eq 0 ] || { FAILED=1; grep -E '^[0-9]+/[0-9]+ Test|CHECK failed|FAIL' "$LOGS/ctest.log" | tail -30; }
   echo "$CTEST_RESULT"
