@@ -13,27 +13,10 @@ import pickle
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-NEEDS = ("numpy", "torch")
+sys.path.insert(0, _HERE)
+from tool_deps import require_modules  # noqa: E402
 
-
-def require_modules():
-    """numpy and torch, or exit 2 saying what is missing and how to get it (no traceback)."""
-    missing = []
-    for m in NEEDS:
-        try:
-            __import__(m)
-        except ImportError:
-            missing.append(m)
-    if missing:
-        print(f"convert_checkpoint.py: error: {sys.executable} lacks the Python module(s) "
-              f"{', '.join(missing)}; this tool needs {' and '.join(NEEDS)}.\n"
-              "  Install them with `bash scripts/install-deps.sh` (Debian: python3-numpy "
-              "python3-torch), or run the tool with an interpreter that has them, e.g.\n"
-              "  third_party/venv/bin/python tools/convert_checkpoint.py ...", file=sys.stderr)
-        sys.exit(2)
-
-
-require_modules()
+require_modules("convert_checkpoint.py")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

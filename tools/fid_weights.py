@@ -15,25 +15,11 @@ import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-NEEDS = ("numpy", "torch")
+sys.path.insert(0, _HERE)
+from tool_deps import require_modules  # noqa: E402
+
 FORMAT = "pytorch-fid-inception-2015-12-05"
 
-
-def require_modules():
-    """numpy and torch, or exit 2 saying what is missing and how to get it (no traceback)."""
-    missing = []
-    for m in NEEDS:
-        try:
-            __import__(m)
-        except ImportError:
-            missing.append(m)
-    if missing:
-        print(f"fid_weights.py: error: {sys.executable} lacks the Python module(s) "
-              f"{', '.join(missing)}; this tool needs {' and '.join(NEEDS)}.\n"
-              "  Install them with `bash scripts/install-deps.sh` (Debian: python3-numpy "
-              "python3-torch), or run the tool with an interpreter that has them, e.g.\n"
-              "  third_party/venv/bin/python tools/fid_weights.py ...", file=sys.stderr)
-        sys.exit(2)
 
 
 class WeightsError(Exception):
@@ -193,7 +179,7 @@ def main(argv=None):
     want = 1 if args.random is not None else 2
     if len(args.paths) != want:
         ap.error("--random SEED takes OUT.pth" if want == 1 else "needs IN.pth OUT.safetensors")
-    require_modules()
+    require_modules("fid_weights.py")
     import torch
     torch.set_num_threads(1)
     try:
