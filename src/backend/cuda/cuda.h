@@ -59,6 +59,12 @@ static inline vd_cuda *vd_cu(vd_backend *be) {
     return (vd_cuda *)be;
 }
 
+/* Whether an earlier op failed: the emulation's launches do not look at the status (the GPU's
+ * do), so every op asks first. */
+static inline bool vd_cu_failed(vd_backend *be) {
+    return be->status != VD_OK;
+}
+
 /* ---- addressing: element i is the flat logical NHWC index (ops.h), memory (i / c) ld + i % c */
 VD_HD static inline int64_t vd_cu_off(const vd_tensor &t, int64_t i) {
     return t.ld == t.c ? i : (i / t.c) * t.ld + i % t.c;

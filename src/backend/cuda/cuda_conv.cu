@@ -239,10 +239,6 @@ void launch(vd_backend *be, const char *op, int64_t n, A... args) {
 
 /* ---- small host helpers */
 
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 /* cv->pre_act as the int a C caller stored: C++ may not load an enum value outside its range. */
 int pre_act_of(const vd_conv_desc *cv) {
     static_assert(sizeof cv->pre_act == sizeof(int), "vd_conv_pre_act is an int");
@@ -542,7 +538,7 @@ bool rank_algos(vd_backend *be, const char *op, vd_cu_conv_entry *e) {
     for (int i = 0; i < e->n_cand; i++) {
         vd_cu_conv_algo c = e->cand[i];
         if (!cand_ws(be, op, e, &c)) {
-            if (failed(be)) return false;
+            if (vd_cu_failed(be)) return false;
             continue;
         }
         e->cand[kept++] = c;
@@ -623,7 +619,7 @@ bool dnn_run(vd_backend *be, const char *op, vd_cu_conv_entry *e, const float *a
         bool more = e->cur + 1 < e->n_cand;
         cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
         if (!ws_reserve(be, op, c.ws)) {
-            if (failed(be)) return false;
+            if (vd_cu_failed(be)) return false;
             if (!more) {
                 vd_backend_fail(be, VD_ERR_NOMEM, "%s: no device memory for a %zu-byte cuDNN workspace", op,
                                 c.ws);
@@ -799,7 +795,7 @@ vd_cu_conv_entry *entry_get(vd_backend *be, const char *op, int dir, const vd_co
 void vd_cu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, const float *w,
                     const float *b, const vd_tensor *y) {
     static const char op[] = "conv_fwd";
-    if (failed(be) || !conv_check(be, op, cv, x, y)) return;
+    if (vd_cu_failed(be) || !conv_check(be, op, cv, x, y)) return;
     bool silu;
     if (!pre_act_silu(be, cv, &silu)) return;
     VD_CU_REQUIRE(be, w, "conv_fwd: weights are missing");
@@ -819,7 +815,7 @@ void vd_cu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, 
         launch<pack_f>(be, op, (int64_t)sizes[0], *x, s[0], g.hp, g.wp, g.et, g.el, silu, bf16);
     if (!w_direct)
         vd_cu_for(be, op, (int64_t)sizes[1], krsc_f{w, s[1], cv->c_in, cv->kh, cv->kw, bf16});
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     const float *xs = x_direct ? x->data : s[0], *ws = w_direct ? w : s[1];
     if (y_direct) {
         if (!dnn_run(be, op, e, xs, ws, y->data, cv->acc_y ? 1.0f : 0.0f)) return;
@@ -833,7 +829,7 @@ void vd_cu_conv_fwd(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x, 
 void vd_cu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *dy, const float *w,
                          const vd_tensor *dx, bool acc) {
     static const char op[] = "conv_bwd_data";
-    if (failed(be) || !conv_check(be, op, cv, dx, dy)) return;
+    if (vd_cu_failed(be) || !conv_check(be, op, cv, dx, dy)) return;
     VD_CU_REQUIRE(be, w, "conv_bwd_data: weights are missing");
     bool bf16 = vd_cu(be)->precision == VD_PREC_BF16;
     conv_geom g = geom_make(cv, dx->n, dx->h, dx->w);
@@ -849,7 +845,7 @@ void vd_cu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor
     if (!e || !carve(be, sizes, s, 3)) return;
     if (!dy_direct) launch<pack_f>(be, op, (int64_t)sizes[0], *dy, s[0], dy->h, dy->w, 0, 0, false, bf16);
     if (!w_direct) vd_cu_for(be, op, (int64_t)sizes[1], krsc_f{w, s[1], cv->c_in, cv->kh, cv->kw, bf16});
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     const float *dys = dy_direct ? dy->data : s[0], *ws = w_direct ? w : s[1];
     if (dx_direct) {
         dnn_run(be, op, e, dys, ws, dx->data, acc ? 1.0f : 0.0f);
@@ -863,7 +859,7 @@ void vd_cu_conv_bwd_data(vd_backend *be, const vd_conv_desc *cv, const vd_tensor
 void vd_cu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_tensor *x,
                             const vd_tensor *dy, float *dw, float *db) {
     static const char op[] = "conv_bwd_weights";
-    if (failed(be) || !conv_check(be, op, cv, x, dy)) return;
+    if (vd_cu_failed(be) || !conv_check(be, op, cv, x, dy)) return;
     bool silu;
     if (!pre_act_silu(be, cv, &silu)) return;
     VD_CU_REQUIRE(be, dw, "conv_bwd_weights: dw is missing");
@@ -882,7 +878,7 @@ void vd_cu_conv_bwd_weights(vd_backend *be, const vd_conv_desc *cv, const vd_ten
     if (!x_direct)
         launch<pack_f>(be, op, (int64_t)sizes[0], *x, s[0], g.hp, g.wp, g.et, g.el, silu, bf16);
     if (!dy_direct) launch<pack_f>(be, op, (int64_t)sizes[1], *dy, s[1], dy->h, dy->w, 0, 0, false, bf16);
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     const float *xs = x_direct ? x->data : s[0], *dys = dy_direct ? dy->data : s[1];
     if (dw_direct) {
         if (!dnn_run(be, op, e, xs, dys, dw, 1.0f)) return;

@@ -9,11 +9,6 @@ VD_CU_BEGIN
  * name there would be a silent ODR clash. */
 namespace {
 
-/* The emulation's launches do not look at the status (the GPU's do), so every op asks first. */
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 struct fill_f {
     vd_tensor t;
     float v;
@@ -147,19 +142,19 @@ bool upsample_shapes(vd_backend *be, const char *op, int s, const vd_tensor *sma
 } // namespace
 
 void vd_cu_fill(vd_backend *be, const vd_tensor *t, float v) {
-    if (failed(be) || !vd_cu_valid(be, "fill", "t", t)) return;
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "fill", "t", t)) return;
     vd_cu_for(be, "fill", vd_cu_numel(*t), fill_f{*t, v});
 }
 
 void vd_cu_copy(vd_backend *be, const vd_tensor *src, const vd_tensor *dst) {
-    if (failed(be) || !vd_cu_valid(be, "copy", "src", src) || !vd_cu_valid(be, "copy", "dst", dst) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "copy", "src", src) || !vd_cu_valid(be, "copy", "dst", dst) ||
         !vd_cu_same_shape(be, "copy", src, dst))
         return;
     vd_cu_for(be, "copy", vd_cu_numel(*src), copy_f{*src, *dst});
 }
 
 void vd_cu_act_fwd(vd_backend *be, vd_act act, float param, const vd_tensor *x, const vd_tensor *y) {
-    if (failed(be) || !act_known(be, act) || !vd_cu_valid(be, "act_fwd", "x", x) ||
+    if (vd_cu_failed(be) || !act_known(be, act) || !vd_cu_valid(be, "act_fwd", "x", x) ||
         !vd_cu_valid(be, "act_fwd", "y", y) || !vd_cu_same_shape(be, "act_fwd", x, y))
         return;
     vd_cu_for(be, "act_fwd", vd_cu_numel(*x), act_fwd_f{act, param, *x, *y});
@@ -167,7 +162,7 @@ void vd_cu_act_fwd(vd_backend *be, vd_act act, float param, const vd_tensor *x, 
 
 void vd_cu_act_bwd(vd_backend *be, vd_act act, float param, const vd_tensor *x, const vd_tensor *dy,
                    const vd_tensor *dx, bool acc) {
-    if (failed(be) || !act_known(be, act) || !vd_cu_valid(be, "act_bwd", "x", x) ||
+    if (vd_cu_failed(be) || !act_known(be, act) || !vd_cu_valid(be, "act_bwd", "x", x) ||
         !vd_cu_valid(be, "act_bwd", "dy", dy) || !vd_cu_valid(be, "act_bwd", "dx", dx) ||
         !vd_cu_same_shape(be, "act_bwd", x, dy) || !vd_cu_same_shape(be, "act_bwd", x, dx))
         return;
@@ -175,7 +170,7 @@ void vd_cu_act_bwd(vd_backend *be, vd_act act, float param, const vd_tensor *x, 
 }
 
 void vd_cu_add(vd_backend *be, const vd_tensor *a, const vd_tensor *b, const vd_tensor *y) {
-    if (failed(be) || !vd_cu_valid(be, "add", "a", a) || !vd_cu_valid(be, "add", "b", b) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "add", "a", a) || !vd_cu_valid(be, "add", "b", b) ||
         !vd_cu_valid(be, "add", "y", y) || !vd_cu_same_shape(be, "add", a, b) ||
         !vd_cu_same_shape(be, "add", a, y))
         return;
@@ -183,34 +178,34 @@ void vd_cu_add(vd_backend *be, const vd_tensor *a, const vd_tensor *b, const vd_
 }
 
 void vd_cu_axpy(vd_backend *be, float alpha, const vd_tensor *x, const vd_tensor *y) {
-    if (failed(be) || !vd_cu_valid(be, "axpy", "x", x) || !vd_cu_valid(be, "axpy", "y", y) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "axpy", "x", x) || !vd_cu_valid(be, "axpy", "y", y) ||
         !vd_cu_same_shape(be, "axpy", x, y))
         return;
     vd_cu_for(be, "axpy", vd_cu_numel(*x), axpy_f{alpha, *x, *y});
 }
 
 void vd_cu_upsample_fwd(vd_backend *be, int s, const vd_tensor *x, const vd_tensor *y) {
-    if (failed(be) || !vd_cu_valid(be, "upsample_fwd", "x", x) || !vd_cu_valid(be, "upsample_fwd", "y", y) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "upsample_fwd", "x", x) || !vd_cu_valid(be, "upsample_fwd", "y", y) ||
         !upsample_shapes(be, "upsample_fwd", s, x, y))
         return;
     vd_cu_for(be, "upsample_fwd", vd_cu_numel(*y), upsample_fwd_f{s, *x, *y});
 }
 
 void vd_cu_upsample_bwd(vd_backend *be, int s, const vd_tensor *dy, const vd_tensor *dx, bool acc) {
-    if (failed(be) || !vd_cu_valid(be, "upsample_bwd", "dy", dy) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "upsample_bwd", "dy", dy) ||
         !vd_cu_valid(be, "upsample_bwd", "dx", dx) || !upsample_shapes(be, "upsample_bwd", s, dx, dy))
         return;
     vd_cu_for(be, "upsample_bwd", vd_cu_numel(*dx), upsample_bwd_f{s, *dy, *dx, acc});
 }
 
 void vd_cu_broadcast_fwd(vd_backend *be, const float *t, const vd_tensor *y, bool acc) {
-    if (failed(be) || !vd_cu_valid(be, "broadcast_fwd", "y", y)) return;
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "broadcast_fwd", "y", y)) return;
     VD_CU_REQUIRE(be, t, "broadcast_fwd: the broadcast image is missing");
     vd_cu_for(be, "broadcast_fwd", vd_cu_numel(*y), broadcast_fwd_f{t, *y, acc});
 }
 
 void vd_cu_broadcast_bwd(vd_backend *be, const vd_tensor *dy, float *dt) {
-    if (failed(be) || !vd_cu_valid(be, "broadcast_bwd", "dy", dy)) return;
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "broadcast_bwd", "dy", dy)) return;
     VD_CU_REQUIRE(be, dt, "broadcast_bwd: the gradient image is missing");
     vd_cu_for(be, "broadcast_bwd", (int64_t)dy->h * dy->w * dy->c, broadcast_bwd_f{*dy, dt});
 }

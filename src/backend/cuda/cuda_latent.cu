@@ -10,10 +10,6 @@ VD_CU_BEGIN
  * name there would be a silent ODR clash. */
 namespace {
 
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 /* Kernels take tensors by value; an absent optional one is an empty view they never read. */
 vd_tensor or_none(const vd_tensor *t) {
     return t ? *t : vd_tensor{};
@@ -191,7 +187,7 @@ void vd_cu_latent_stats_fwd(vd_backend *be, vd_dist_base base, float beta, const
                             const vd_tensor *prior_mean, const vd_tensor *prior_p, const vd_tensor *mean,
                             const vd_tensor *p) {
     const char *op = "latent_stats_fwd";
-    if (failed(be) || !base_known(be, op, base) || !stats_shapes(be, op, raw, prior_mean, prior_p, mean, p))
+    if (vd_cu_failed(be) || !base_known(be, op, base) || !stats_shapes(be, op, raw, prior_mean, prior_p, mean, p))
         return;
     stats_fwd_f f{base, beta, prior_mean != NULL, *raw, or_none(prior_mean), or_none(prior_p), *mean, *p};
     vd_cu_for(be, op, vd_cu_numel(*mean), f);
@@ -202,7 +198,7 @@ void vd_cu_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const
                             const vd_tensor *dp, const vd_tensor *draw, const vd_tensor *dprior_mean,
                             const vd_tensor *dprior_p) {
     const char *op = "latent_stats_bwd";
-    if (failed(be) || !base_known(be, op, base) || !stats_shapes(be, op, raw, prior_mean, prior_p, dmean, dp) ||
+    if (vd_cu_failed(be) || !base_known(be, op, base) || !stats_shapes(be, op, raw, prior_mean, prior_p, dmean, dp) ||
         !vd_cu_valid(be, op, "draw", draw) || !vd_cu_same_shape(be, op, raw, draw))
         return;
     bool dprior = prior_mean && dprior_mean && dprior_p;
@@ -216,7 +212,7 @@ void vd_cu_latent_stats_bwd(vd_backend *be, vd_dist_base base, float beta, const
 void vd_cu_latent_sample_fwd(vd_backend *be, vd_dist_base base, float beta, float temperature,
                              const vd_tensor *mean, const vd_tensor *p, const vd_noise *noise, const vd_tensor *z) {
     const char *op = "latent_sample_fwd";
-    if (failed(be) || !sample_args(be, op, base, temperature, p, noise, z) || !vd_cu_valid(be, op, "mean", mean) ||
+    if (vd_cu_failed(be) || !sample_args(be, op, base, temperature, p, noise, z) || !vd_cu_valid(be, op, "mean", mean) ||
         !vd_cu_same_shape(be, op, mean, z))
         return;
     vd_cu_for(be, op, vd_cu_numel(*z), sample_fwd_f{base, beta, temperature, *noise, *mean, *p, *z});
@@ -226,7 +222,7 @@ void vd_cu_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, floa
                              const vd_tensor *p, const vd_noise *noise, const vd_tensor *dz,
                              const vd_tensor *dmean, const vd_tensor *dp) {
     const char *op = "latent_sample_bwd";
-    if (failed(be) || !sample_args(be, op, base, temperature, p, noise, dz)) return;
+    if (vd_cu_failed(be) || !sample_args(be, op, base, temperature, p, noise, dz)) return;
     if ((dmean && (!vd_cu_valid(be, op, "dmean", dmean) || !vd_cu_same_shape(be, op, dmean, dz))) ||
         (dp && (!vd_cu_valid(be, op, "dp", dp) || !vd_cu_same_shape(be, op, dp, dz))))
         return;
@@ -236,7 +232,7 @@ void vd_cu_latent_sample_bwd(vd_backend *be, vd_dist_base base, float beta, floa
 
 void vd_cu_latent_mask(vd_backend *be, const float *mask, const vd_tensor *z_prior, const vd_tensor *z) {
     const char *op = "latent_mask";
-    if (failed(be) || !vd_cu_valid(be, op, "z_prior", z_prior) || !vd_cu_valid(be, op, "z", z) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, op, "z_prior", z_prior) || !vd_cu_valid(be, op, "z", z) ||
         !vd_cu_same_shape(be, op, z_prior, z))
         return;
     VD_CU_REQUIRE(be, mask, "latent_mask: the mask is missing");
@@ -248,7 +244,7 @@ void vd_cu_kl_fwd(vd_backend *be, vd_dist_base base, float beta, const vd_tensor
                   float *per_variate) {
     const char *op = "kl_fwd";
     const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
-    if (failed(be) || !kl_shapes(be, op, base, t)) return;
+    if (vd_cu_failed(be) || !kl_shapes(be, op, base, t)) return;
     VD_CU_REQUIRE(be, sum, "kl_fwd: sum is missing");
     int v = post_mean->c;
     double *acc = vd_cu_acc(be, op, v);
@@ -266,7 +262,7 @@ void vd_cu_kl_bwd(vd_backend *be, vd_dist_base base, float beta, float scale, co
     const char *op = "kl_bwd";
     const vd_tensor *t[4] = {post_mean, post_p, prior_mean, prior_p};
     const vd_tensor *d[4] = {dpost_mean, dpost_p, dprior_mean, dprior_p};
-    if (failed(be) || !kl_shapes(be, op, base, t)) return;
+    if (vd_cu_failed(be) || !kl_shapes(be, op, base, t)) return;
     for (int i = 0; i < 4; i++)
         if (d[i] && (!vd_cu_valid(be, op, "gradient", d[i]) || !vd_cu_same_shape(be, op, t[0], d[i]))) return;
     kl_bwd_f f{{base, beta, *post_mean, *post_p, *prior_mean, *prior_p},

@@ -10,11 +10,6 @@ VD_CU_BEGIN
  * name there would be a silent ODR clash. */
 namespace {
 
-/* The emulation's launches do not look at the status (the GPU's do), so every op asks first. */
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 struct square_f {
     const float *x;
     VD_HD double operator()(int64_t i) const {
@@ -55,7 +50,7 @@ struct scale_f {
 /* Summed in double, so the float result is cpu_ref's ordered sum to an ulp or so whatever the
  * order the blocks add in. */
 void vd_cu_sum_squares(vd_backend *be, const float *x, size_t n, float *out) {
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     VD_CU_REQUIRE(be, out && (x || n == 0), "sum_squares: %s is missing", out ? "x" : "out");
     double *acc = vd_cu_acc(be, "sum_squares", 1);
     if (!acc) return;
@@ -65,7 +60,7 @@ void vd_cu_sum_squares(vd_backend *be, const float *x, size_t n, float *out) {
 
 void vd_cu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const float *g, float *m,
                         float *v, size_t n) {
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     VD_CU_REQUIRE(be, o && (n == 0 || (p && g && m && v)), "optim_update: a buffer is missing");
     VD_CU_REQUIRE(be, o->kind == VD_OPT_ADAMAX || o->kind == VD_OPT_ADAM || o->kind == VD_OPT_RADAM,
                   "optim_update: unknown optimizer kind %d", (int)o->kind);
@@ -74,13 +69,13 @@ void vd_cu_optim_update(vd_backend *be, const vd_optim_step *o, float *p, const 
 }
 
 void vd_cu_ema_update(vd_backend *be, double decay, const float *p, float *ema, size_t n) {
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     VD_CU_REQUIRE(be, n == 0 || (p && ema), "ema_update: a buffer is missing");
     vd_cu_for(be, "ema_update", (int64_t)n, ema_f{decay, p, ema});
 }
 
 void vd_cu_scale(vd_backend *be, float a, float *x, size_t n) {
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     VD_CU_REQUIRE(be, n == 0 || x, "scale: x is missing");
     vd_cu_for(be, "scale", (int64_t)n, scale_f{a, x});
 }

@@ -14,10 +14,6 @@ VD_CU_BEGIN
 /* File-local functors: other kernel files share the namespace (see cuda_latent.cu). */
 namespace {
 
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 bool dmol_args(vd_backend *be, const char *op, const vd_dmol *d, const vd_tensor *logits, const vd_tensor *x) {
     if (d && d->n_mix > DMOL_MAX_MIX) {
         vd_backend_fail(be, VD_ERR_INVALID, "%s: %d mixtures exceed the cuda backend's cap of %d", op, d->n_mix,
@@ -120,7 +116,7 @@ struct bern_sample_f {
 
 void vd_cu_dmol_fwd(vd_backend *be, const vd_dmol *d, const vd_tensor *logits, const vd_tensor *x, float *nll) {
     const char *op = "dmol_fwd";
-    if (failed(be) || !dmol_args(be, op, d, logits, x)) return;
+    if (vd_cu_failed(be) || !dmol_args(be, op, d, logits, x)) return;
     VD_CU_REQUIRE(be, nll, "dmol_fwd: nll is missing");
     double *acc = vd_cu_acc(be, op, 1);
     if (!acc) return;
@@ -131,7 +127,7 @@ void vd_cu_dmol_fwd(vd_backend *be, const vd_dmol *d, const vd_tensor *logits, c
 void vd_cu_dmol_bwd(vd_backend *be, const vd_dmol *d, float scale, const vd_tensor *logits, const vd_tensor *x,
                     const vd_tensor *dlogits) {
     const char *op = "dmol_bwd";
-    if (failed(be) || !dmol_args(be, op, d, logits, x) || !vd_cu_valid(be, op, "dlogits", dlogits) ||
+    if (vd_cu_failed(be) || !dmol_args(be, op, d, logits, x) || !vd_cu_valid(be, op, "dlogits", dlogits) ||
         !vd_cu_same_shape(be, op, logits, dlogits))
         return;
     vd_cu_for(be, op, vd_cu_pixels(*x), dmol_grad_f{dmol_context(d), scale, *logits, *x, *dlogits});
@@ -140,7 +136,7 @@ void vd_cu_dmol_bwd(vd_backend *be, const vd_dmol *d, float scale, const vd_tens
 void vd_cu_dmol_sample(vd_backend *be, const vd_dmol *d, float temperature, const vd_tensor *logits,
                        const vd_noise *noise, const vd_tensor *out) {
     const char *op = "dmol_sample";
-    if (failed(be) || !dmol_args(be, op, d, logits, out)) return;
+    if (vd_cu_failed(be) || !dmol_args(be, op, d, logits, out)) return;
     VD_CU_REQUIRE(be, noise, "dmol_sample: noise is missing");
     VD_CU_REQUIRE(be, temperature > 0, "dmol_sample: temperature %g is not positive", (double)temperature);
     int64_t pixels = vd_cu_pixels(*out);
@@ -149,7 +145,7 @@ void vd_cu_dmol_sample(vd_backend *be, const vd_dmol *d, float temperature, cons
 
 void vd_cu_bernoulli_fwd(vd_backend *be, int crop, const vd_tensor *logits, const vd_tensor *x, float *nll) {
     const char *op = "bernoulli_fwd";
-    if (failed(be) || !bern_args(be, op, crop, logits, x)) return;
+    if (vd_cu_failed(be) || !bern_args(be, op, crop, logits, x)) return;
     VD_CU_REQUIRE(be, nll, "bernoulli_fwd: nll is missing");
     double *acc = vd_cu_acc(be, op, 1);
     if (!acc) return;
@@ -161,7 +157,7 @@ void vd_cu_bernoulli_fwd(vd_backend *be, int crop, const vd_tensor *logits, cons
 void vd_cu_bernoulli_bwd(vd_backend *be, int crop, float scale, const vd_tensor *logits, const vd_tensor *x,
                          const vd_tensor *dlogits) {
     const char *op = "bernoulli_bwd";
-    if (failed(be) || !bern_args(be, op, crop, logits, x) || !vd_cu_valid(be, op, "dlogits", dlogits) ||
+    if (vd_cu_failed(be) || !bern_args(be, op, crop, logits, x) || !vd_cu_valid(be, op, "dlogits", dlogits) ||
         !vd_cu_same_shape(be, op, logits, dlogits))
         return;
     vd_cu_for(be, op, vd_cu_numel(*x), bern_grad_f{crop, scale, *logits, *x, *dlogits});
@@ -169,7 +165,7 @@ void vd_cu_bernoulli_bwd(vd_backend *be, int crop, float scale, const vd_tensor 
 
 void vd_cu_bernoulli_sample(vd_backend *be, const vd_tensor *logits, const vd_noise *noise, const vd_tensor *out) {
     const char *op = "bernoulli_sample";
-    if (failed(be) || !vd_cu_valid(be, op, "logits", logits) || !vd_cu_valid(be, op, "out", out)) return;
+    if (vd_cu_failed(be) || !vd_cu_valid(be, op, "logits", logits) || !vd_cu_valid(be, op, "out", out)) return;
     int dh = logits->h - out->h, dw = logits->w - out->w;
     VD_CU_REQUIRE(be, noise, "bernoulli_sample: noise is missing");
     VD_CU_REQUIRE(be, out->n == logits->n && out->c == logits->c && dh >= 0 && dw >= 0 && dh % 2 == 0 && dw % 2 == 0,

@@ -8,10 +8,6 @@ VD_CU_BEGIN
 
 namespace {
 
-bool failed(vd_backend *be) {
-    return be->status != VD_OK;
-}
-
 /* Element i of y (channel fastest, as NHWC) pools its window of x. */
 struct pool_f {
     vd_pool_desc p;
@@ -56,14 +52,14 @@ bool pool_shapes(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, cons
 } // namespace
 
 void vd_cu_pool_fwd(vd_backend *be, const vd_pool_desc *p, const vd_tensor *x, const vd_tensor *y) {
-    if (failed(be)) return;
+    if (vd_cu_failed(be)) return;
     VD_CU_REQUIRE(be, p, "pool_fwd: the pooling is missing");
     if (!pool_shapes(be, p, x, y)) return;
     vd_cu_for(be, "pool_fwd", vd_cu_numel(*y), pool_f{*p, *x, *y});
 }
 
 void vd_cu_resize_bilinear(vd_backend *be, const vd_tensor *x, const vd_tensor *y) {
-    if (failed(be) || !vd_cu_valid(be, "resize_bilinear", "x", x) ||
+    if (vd_cu_failed(be) || !vd_cu_valid(be, "resize_bilinear", "x", x) ||
         !vd_cu_valid(be, "resize_bilinear", "y", y))
         return;
     VD_CU_REQUIRE(be, x->n == y->n && x->c == y->c,
